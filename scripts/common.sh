@@ -1,0 +1,92 @@
+# Shared helpers for the project's scripts. Source it; do not run it.
+# Everything here is idempotent: safe to run twice, on a fresh machine or not.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_MAJOR=15
+PG_BIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+PG_CONFIG="$PG_BIN/pg_config"
+PGXS_TEST="/usr/lib/postgresql/$PG_MAJOR/lib/pgxs/src/test"
+PGRX_VERSION=0.18.1
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Run a command with root rights (we are root in CI; a developer may use sudo).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# PostgreSQL refuses to run as root: server-side commands run as `postgres`.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then sudo -u postgres -H -- "$@"; else "$@"; fi
+}
+
+ensure_apt_packages() {
+    local missing=()
+    command -v sudo >/dev/null || missing+=(sudo)
+    dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'ok installed' || missing+=("postgresql-$PG_MAJOR")
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    # The server headers must match the installed server exactly, or apt
+    # would upgrade the server along with them.
+    local server_version
+    server_version="$(dpkg-query -W -f='${Version}' "postgresql-$PG_MAJOR")"
+    if [ "$(dpkg-query -W -f='${Version}' "postgresql-server-dev-$PG_MAJOR" 2>/dev/null || true)" != "$server_version" ]; then
+        log "installing postgresql-server-dev-$PG_MAJOR=$server_version"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            "postgresql-server-dev-$PG_MAJOR=$server_version" >/dev/null
+    fi
+    # Debian's package starts a cluster on 5432; we use throwaway clusters only.
+}
+
+ensure_cargo_pgrx() {
+    if ! cargo pgrx --version 2>/dev/null | grep -q " $PGRX_VERSION\$"; then
+        log "installing cargo-pgrx $PGRX_VERSION (about 4 minutes)"
+        cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+    fi
+    if ! grep -qs "^pg$PG_MAJOR = " "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+        cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG"
+    fi
+}
+
+ensure_deps() {
+    ensure_apt_packages
+    ensure_cargo_pgrx
+}
+
+# Build the extension (debug unless $1 = --release) and install it into the
+# system PostgreSQL.
+install_extension() {
+    log "building and installing the extension ${1:-}"
+    (cd "$ROOT" && cargo pgrx install --pg-config "$PG_CONFIG" ${1:-} >/dev/null)
+}
+
+# cluster_start DIR PORT [postgresql.conf lines...]: a throwaway cluster owned
+# by postgres, listening on a Unix socket in DIR and on localhost:PORT.
+cluster_start() {
+    local dir="$1" port="$2"; shift 2
+    cluster_stop "$dir"
+    as_root rm -rf "$dir"
+    as_root mkdir -p "$dir"
+    as_root chown postgres: "$dir" 2>/dev/null || true
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    {
+        echo "port = $port"
+        echo "listen_addresses = 'localhost'"
+        echo "unix_socket_directories = '$dir'"
+        echo "fsync = off"
+        echo "max_prepared_transactions = 10"
+        for line in "$@"; do echo "$line"; done
+    } | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}
+
+cluster_stop() {
+    local dir="$1"
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+}

@@ -1,0 +1,151 @@
+//! Relations as our functions receive them: a `regclass` argument resolved to
+//! quoted names, and the facts about a table that the row helpers need.
+
+use crate::errors::{sqlstate, DbError, Result};
+use pgrx::callconv::{Arg, ArgAbi};
+use pgrx::pg_sys;
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable, TypeOrigin,
+};
+use pgrx::prelude::*;
+use std::ffi::CStr;
+
+/// A `regclass` argument, kept as a bare OID: the relation is looked up (and
+/// a missing one reported cleanly) by [`Table::open`], not by the call itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Regclass(pub pg_sys::Oid);
+
+impl FromDatum for Regclass {
+    unsafe fn from_polymorphic_datum(d: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+        (!is_null).then(|| Regclass(pg_sys::Oid::from(d.value() as u32)))
+    }
+}
+
+impl IntoDatum for Regclass {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(pg_sys::Datum::from(self.0))
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::REGCLASSOID
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for Regclass {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        unsafe { arg.unbox_arg_using_from_datum().expect("regclass argument must not be NULL") }
+    }
+}
+
+unsafe impl SqlTranslatable for Regclass {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Regclass);
+    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
+    const ARGUMENT_SQL: std::result::Result<SqlMappingRef, ArgumentError> =
+        Ok(SqlMappingRef::literal("regclass"));
+    const RETURN_SQL: std::result::Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("regclass")));
+}
+
+/// A table that exists, with its names resolved and quoted once.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub oid: pg_sys::Oid,
+    pub schema: String,
+    pub name: String,
+    /// `schema.table`, each part quoted as needed: safe to splice into SQL.
+    pub qualified: String,
+    pub relkind: u8,
+}
+
+impl Table {
+    pub fn open(tbl: Option<Regclass>, arg_name: &str) -> Result<Table> {
+        let oid = tbl.ok_or_else(|| crate::errors::null_argument(arg_name))?.0;
+        let name = unsafe { cstr_opt(pg_sys::get_rel_name(oid)) };
+        let Some(name) = name else {
+            return Err(DbError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("relation with OID {} does not exist", u32::from(oid)),
+            ));
+        };
+        let schema = unsafe { cstr_opt(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid))) }
+            .unwrap_or_default();
+        let relkind = unsafe { pg_sys::get_rel_relkind(oid) } as u8;
+        let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
+        Ok(Table { oid, schema, name, qualified, relkind })
+    }
+
+    /// Ordinary or partitioned table, the kinds versioning applies to.
+    pub fn require_table(self) -> Result<Table> {
+        if self.relkind == pg_sys::RELKIND_RELATION || self.relkind == pg_sys::RELKIND_PARTITIONED_TABLE {
+            Ok(self)
+        } else {
+            Err(DbError::new(sqlstate::WRONG_OBJECT_TYPE, format!("\"{}\" is not a table", self.name))
+                .hint("Versioning applies to ordinary and partitioned tables.")
+                .table(&self.schema, &self.name))
+        }
+    }
+
+    /// The column's type, or `None` when the table has no such (live) column.
+    pub fn column_type(&self, column: &str) -> Result<Option<pg_sys::Oid>> {
+        Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT atttypid FROM pg_catalog.pg_attribute \
+             WHERE attrelid = $1 AND attname = $2 AND attnum > 0 AND NOT attisdropped",
+            &[self.oid.into(), column.into()],
+        )
+        .or_else(no_row)
+        .map_err(spi_error)
+    }
+
+    /// The single integer primary-key column the row helpers address rows by.
+    pub fn integer_primary_key(&self) -> Result<String> {
+        let cols: Vec<(String, pg_sys::Oid)> = Spi::connect(|c| {
+            c.select(
+                "SELECT a.attname::text, a.atttypid FROM pg_catalog.pg_index i \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+                 WHERE i.indrelid = $1 AND i.indisprimary",
+                None,
+                &[self.oid.into()],
+            )?
+            .map(|row| Ok((row.get::<String>(1)?.unwrap_or_default(), row.get::<pg_sys::Oid>(2)?.unwrap_or_default())))
+            .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .map_err(spi_error)?;
+        match cols.as_slice() {
+            [(name, ty)] if is_integer_type(*ty) => Ok(name.clone()),
+            _ => Err(DbError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                format!("table \"{}\" has no single-column integer primary key", self.name),
+            )
+            .hint("The row helpers address rows by a bigint, integer or smallint primary key.")
+            .table(&self.schema, &self.name)),
+        }
+    }
+}
+
+pub fn is_integer_type(ty: pg_sys::Oid) -> bool {
+    ty == pg_sys::INT2OID || ty == pg_sys::INT4OID || ty == pg_sys::INT8OID
+}
+
+pub fn quote_ident(ident: &str) -> String {
+    pgrx::spi::quote_identifier(ident)
+}
+
+pub fn quote_literal(s: &str) -> String {
+    pgrx::spi::quote_literal(s)
+}
+
+/// A query that found no row answers NULLs (`None`s), not an error.
+pub fn no_row<T: Default>(e: pgrx::spi::Error) -> std::result::Result<T, pgrx::spi::Error> {
+    match e {
+        pgrx::spi::Error::InvalidPosition => Ok(T::default()),
+        e => Err(e),
+    }
+}
+
+/// SPI failures that are not PostgreSQL errors (those propagate on their own).
+pub fn spi_error(e: pgrx::spi::Error) -> DbError {
+    DbError::new("XX000", format!("internal SPI failure: {e}"))
+}
+
+unsafe fn cstr_opt(p: *const std::ffi::c_char) -> Option<String> {
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}

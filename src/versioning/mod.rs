@@ -1,0 +1,302 @@
+//! Optimistic locking enforced by the database.
+//!
+//! `enable_versioning` adds the columns, the index and the row trigger
+//! ([`trigger`]) and registers the table in `motofinai.versioning_config`;
+//! [`rows`] holds the get-for-update / safe update / safe delete helpers.
+
+pub mod rows;
+pub mod trigger;
+
+use crate::catalog::{quote_ident, quote_literal, spi_error, Regclass, Table};
+use crate::errors::{OrRaise, null_argument, sqlstate, DbError, Result, VERSION_CONSTRAINT};
+use pgrx::prelude::*;
+
+pub const TRIGGER_NAME: &str = "motofinai_versioning";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Protocol {
+    /// The UPDATE writes back the version it read (Django's plain `save()`).
+    Expected,
+    /// The UPDATE writes read + 1 (the seed's `increment_version()`).
+    Increment,
+}
+
+impl Protocol {
+    pub fn parse(s: &str) -> Result<Protocol> {
+        match s {
+            "expected" => Ok(Protocol::Expected),
+            "increment" => Ok(Protocol::Increment),
+            other => Err(DbError::new(
+                sqlstate::INVALID_PARAMETER_VALUE,
+                format!("unknown versioning protocol \"{other}\""),
+            )
+            .hint("protocol is 'expected' (write the version you read) or 'increment' (write it plus one).")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Expected => "expected",
+            Protocol::Increment => "increment",
+        }
+    }
+}
+
+/// A table's versioning options; the trigger carries them as its arguments.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub version_column: String,
+    pub modified_column: String,
+    pub protocol: Protocol,
+    pub strict: bool,
+}
+
+impl Options {
+    pub fn from_trigger_args(args: &[String]) -> Result<Options> {
+        match args {
+            [v, m, p, s] => Ok(Options {
+                version_column: v.clone(),
+                modified_column: m.clone(),
+                protocol: Protocol::parse(p)?,
+                strict: s == "true",
+            }),
+            _ => Err(DbError::new(
+                sqlstate::TRIGGER_PROTOCOL_VIOLATED,
+                "motofinai.version_trigger() takes four arguments: version column, modified column, protocol, strict",
+            )
+            .hint("Use motofinai.enable_versioning() to install the trigger.")),
+        }
+    }
+
+    fn trigger_args(&self) -> String {
+        [
+            quote_literal(&self.version_column),
+            quote_literal(&self.modified_column),
+            quote_literal(self.protocol.as_str()),
+            quote_literal(if self.strict { "true" } else { "false" }),
+        ]
+        .join(", ")
+    }
+}
+
+/// The optimistic-locking conflict (the seed's ConcurrencyException), raised
+/// alike by the trigger and by the row helpers.
+#[allow(clippy::too_many_arguments)]
+pub fn conflict_error(
+    schema: &str,
+    table: &str,
+    version_column: &str,
+    key_detail: &str,
+    key: &str,
+    expected: i64,
+    found: i64,
+    last_modified: &str,
+) -> DbError {
+    DbError::new(
+        sqlstate::SERIALIZATION_FAILURE,
+        format!("{table} row {key} was modified by another transaction (expected version {expected}, found {found})"),
+    )
+    .detail(format!(
+        "{key_detail}: expected version {expected}, current version {found}, last modified at {last_modified}."
+    ))
+    .hint("Reload the row and retry the change against its current version.")
+    .table(schema, table)
+    .column(version_column)
+    .constraint(VERSION_CONSTRAINT)
+}
+
+fn checked_name(value: Option<String>, arg: &str) -> Result<String> {
+    let name = value.ok_or_else(|| null_argument(arg))?;
+    if name.is_empty() {
+        return Err(DbError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("{arg} must not be empty")));
+    }
+    if name.len() >= pg_sys::NAMEDATALEN as usize {
+        return Err(DbError::new(
+            sqlstate::NAME_TOO_LONG,
+            format!("{arg} \"{name}\" is longer than {} bytes", pg_sys::NAMEDATALEN - 1),
+        ));
+    }
+    Ok(name)
+}
+
+/// Turn on optimistic locking for a table. Idempotent; a second call with
+/// other options updates them.
+#[pg_extern(volatile, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn enable_versioning(
+    tbl: Option<Regclass>,
+    version_column: default!(Option<String>, "'version'"),
+    modified_column: default!(Option<String>, "'last_modified_at'"),
+    protocol: default!(Option<String>, "'expected'"),
+    strict: default!(Option<bool>, false),
+    create_index: default!(Option<bool>, true),
+) {
+    enable(tbl, version_column, modified_column, protocol, strict, create_index).or_raise()
+}
+
+fn enable(
+    tbl: Option<Regclass>,
+    version_column: Option<String>,
+    modified_column: Option<String>,
+    protocol: Option<String>,
+    strict: Option<bool>,
+    create_index: Option<bool>,
+) -> Result<()> {
+    let table = Table::open(tbl, "tbl")?.require_table()?;
+    let options = Options {
+        version_column: checked_name(version_column, "version_column")?,
+        modified_column: checked_name(modified_column, "modified_column")?,
+        protocol: Protocol::parse(&protocol.ok_or_else(|| null_argument("protocol"))?)?,
+        strict: strict.ok_or_else(|| null_argument("strict"))?,
+    };
+    let create_index = create_index.ok_or_else(|| null_argument("create_index"))?;
+    if options.version_column == options.modified_column {
+        return Err(DbError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            "version_column and modified_column must be different columns",
+        ));
+    }
+    let version = quote_ident(&options.version_column);
+    let modified = quote_ident(&options.modified_column);
+
+    // Add what is missing; both defaults are non-volatile, so no table rewrite.
+    let mut ddl = Vec::new();
+    match table.column_type(&options.version_column)? {
+        None => ddl.push(format!("ADD COLUMN {version} integer NOT NULL DEFAULT 1")),
+        Some(ty) if crate::catalog::is_integer_type(ty) => {}
+        Some(_) => {
+            return Err(DbError::new(
+                sqlstate::DATATYPE_MISMATCH,
+                format!("column \"{}\" exists and is not smallint, integer or bigint", options.version_column),
+            )
+            .table(&table.schema, &table.name)
+            .column(&options.version_column))
+        }
+    }
+    match table.column_type(&options.modified_column)? {
+        None => ddl.push(format!("ADD COLUMN {modified} timestamptz NOT NULL DEFAULT now()")),
+        Some(ty) if ty == pg_sys::TIMESTAMPTZOID => {}
+        Some(_) => {
+            return Err(DbError::new(
+                sqlstate::DATATYPE_MISMATCH,
+                format!("column \"{}\" exists and is not timestamp with time zone", options.modified_column),
+            )
+            .table(&table.schema, &table.name)
+            .column(&options.modified_column))
+        }
+    }
+    let q = &table.qualified;
+    if !ddl.is_empty() {
+        run(&format!("ALTER TABLE {q} {}", ddl.join(", ")))?;
+    }
+    if create_index && !has_version_index(&table, &options)? {
+        run(&format!("CREATE INDEX ON {q} ({version}, {modified} DESC)"))?;
+    }
+    run(&format!(
+        "CREATE OR REPLACE TRIGGER {TRIGGER_NAME} BEFORE INSERT OR UPDATE ON {q} \
+         FOR EACH ROW EXECUTE FUNCTION motofinai.version_trigger({})",
+        options.trigger_args()
+    ))?;
+    Spi::run_with_args(
+        "INSERT INTO motofinai.versioning_config AS c (tbl, version_column, modified_column, protocol, strict) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (tbl) DO UPDATE SET version_column = excluded.version_column, \
+           modified_column = excluded.modified_column, protocol = excluded.protocol, \
+           strict = excluded.strict, updated_at = now()",
+        &[
+            Regclass(table.oid).into(),
+            options.version_column.as_str().into(),
+            options.modified_column.as_str().into(),
+            options.protocol.as_str().into(),
+            options.strict.into(),
+        ],
+    )
+    .map_err(spi_error)
+}
+
+/// Is there already an index on exactly (version, modified DESC)?
+fn has_version_index(table: &Table, options: &Options) -> Result<bool> {
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
+           WHERE i.indrelid = $1 AND i.indnkeyatts = 2 AND i.indexprs IS NULL AND i.indpred IS NULL \
+             AND i.indkey[0] = (SELECT attnum FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attname = $2) \
+             AND i.indkey[1] = (SELECT attnum FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attname = $3))",
+        &[table.oid.into(), options.version_column.as_str().into(), options.modified_column.as_str().into()],
+    )
+    .map(|b| b.unwrap_or(false))
+    .map_err(spi_error)
+}
+
+fn run(sql: &str) -> Result<()> {
+    Spi::run(sql).map_err(spi_error)
+}
+
+/// Turn optimistic locking off: the trigger goes, the columns and their data stay.
+#[pg_extern(volatile, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn disable_versioning(tbl: Option<Regclass>) {
+    disable(tbl).or_raise()
+}
+
+fn disable(tbl: Option<Regclass>) -> Result<()> {
+    let table = Table::open(tbl, "tbl")?;
+    run(&format!("DROP TRIGGER IF EXISTS {TRIGGER_NAME} ON {}", table.qualified))?;
+    Spi::run_with_args("DELETE FROM motofinai.versioning_config WHERE tbl = $1", &[Regclass(table.oid).into()])
+        .map_err(spi_error)
+}
+
+/// The options a registered table was enabled with.
+pub fn registered_options(table: &Table) -> Result<Options> {
+    let row = Spi::get_three_with_args::<String, String, String>(
+        "SELECT version_column::text, modified_column::text, protocol FROM motofinai.versioning_config WHERE tbl = $1",
+        &[Regclass(table.oid).into()],
+    )
+    .or_else(crate::catalog::no_row)
+    .map_err(spi_error)?;
+    match row {
+        (Some(v), Some(m), Some(p)) => Ok(Options {
+            version_column: v,
+            modified_column: m,
+            protocol: Protocol::parse(&p)?,
+            strict: false,
+        }),
+        _ => Err(DbError::new(
+            sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("table \"{}\" is not versioned", table.name),
+        )
+        .hint(format!("Run SELECT motofinai.enable_versioning('{}') first.", table.qualified.replace('\'', "''")))
+        .table(&table.schema, &table.name)),
+    }
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION motofinai.version_trigger() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'motofinai_version_trigger';
+COMMENT ON FUNCTION motofinai.version_trigger() IS
+    'Optimistic locking row trigger; installed by motofinai.enable_versioning()';
+"#,
+    name = "version_trigger",
+    requires = ["config"],
+);
+
+extension_sql!(
+    r#"
+CREATE VIEW motofinai.versioned_tables AS
+SELECT c.tbl AS table_name,
+       c.version_column,
+       c.modified_column,
+       c.protocol,
+       c.strict,
+       t.oid IS NOT NULL AS trigger_present,
+       COALESCE(t.tgenabled <> 'D', false) AS trigger_enabled,
+       c.enabled_at,
+       c.updated_at
+  FROM motofinai.versioning_config c
+  LEFT JOIN pg_catalog.pg_trigger t
+    ON t.tgrelid = c.tbl AND t.tgname = 'motofinai_versioning' AND NOT t.tgisinternal;
+COMMENT ON VIEW motofinai.versioned_tables IS
+    'Tables under optimistic locking, their options, and whether the trigger is there and enabled';
+"#,
+    name = "versioned_tables_view",
+    requires = ["config"],
+);

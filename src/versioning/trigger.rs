@@ -1,0 +1,437 @@
+//! The row trigger that enforces optimistic locking.
+//!
+//! Hot path: no SPI and no catalog lookup per row. What the trigger needs
+//! (attribute numbers and types of the two columns, the protocol) is resolved
+//! once per trigger from its arguments and the relation's tuple descriptor and
+//! cached for the backend; a relcache invalidation of the table drops it.
+//! Catalog lookups happen only on the error path, to word the message.
+
+use super::{Options, Protocol};
+use crate::errors::{OrRaise, sqlstate, DbError, Result, VERSION_CONSTRAINT};
+use pgrx::pg_sys;
+use std::cell::UnsafeCell;
+use std::ffi::{c_int, CStr};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum IntKind {
+    I16,
+    I32,
+    I64,
+}
+
+impl IntKind {
+    pub fn of(ty: pg_sys::Oid) -> Option<IntKind> {
+        match ty {
+            pg_sys::INT2OID => Some(IntKind::I16),
+            pg_sys::INT4OID => Some(IntKind::I32),
+            pg_sys::INT8OID => Some(IntKind::I64),
+            _ => None,
+        }
+    }
+    fn read(self, d: pg_sys::Datum) -> i64 {
+        match self {
+            IntKind::I16 => d.value() as i16 as i64,
+            IntKind::I32 => d.value() as i32 as i64,
+            IntKind::I64 => d.value() as i64,
+        }
+    }
+    fn datum(self, v: i64) -> pg_sys::Datum {
+        match self {
+            IntKind::I16 => pg_sys::Datum::from(v as i16),
+            IntKind::I32 => pg_sys::Datum::from(v as i32),
+            IntKind::I64 => pg_sys::Datum::from(v),
+        }
+    }
+    fn max(self) -> i64 {
+        match self {
+            IntKind::I16 => i16::MAX as i64,
+            IntKind::I32 => i32::MAX as i64,
+            IntKind::I64 => i64::MAX,
+        }
+    }
+}
+
+/// What one trigger needs per row, resolved once.
+#[derive(Clone, Copy)]
+struct Entry {
+    tgoid: pg_sys::Oid,
+    relid: pg_sys::Oid,
+    version_att: c_int,
+    version_kind: IntKind,
+    modified_att: c_int,
+    protocol: Protocol,
+    strict: bool,
+}
+
+/// Backend-local cache. A backend runs one thread, and the relcache callback
+/// and the trigger never run at the same time.
+struct Cache(UnsafeCell<Vec<Entry>>);
+unsafe impl Sync for Cache {}
+static CACHE: Cache = Cache(UnsafeCell::new(Vec::new()));
+
+fn cache() -> &'static mut Vec<Entry> {
+    unsafe { &mut *CACHE.0.get() }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if relid == pg_sys::InvalidOid {
+        cache().clear();
+    } else {
+        cache().retain(|e| e.relid != relid);
+    }
+}
+
+pub fn register_invalidation() {
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_motofinai_version_trigger() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// `motofinai.version_trigger()`: BEFORE INSERT OR UPDATE FOR EACH ROW.
+///
+/// # Safety
+/// Called by the fmgr with a valid `fcinfo`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn motofinai_version_trigger(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let outcome = unsafe { pgrx::pgrx_extern_c_guard(|| fire(fcinfo)) };
+    outcome.or_raise()
+}
+
+fn fire(fcinfo: pg_sys::FunctionCallInfo) -> Result<pg_sys::Datum> {
+    let td = unsafe { trigger_data(fcinfo)? };
+    let entry = lookup(td)?;
+    let event = td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let tuple = if event == pg_sys::TRIGGER_EVENT_UPDATE {
+        on_update(td, &entry)?
+    } else {
+        on_insert(td, &entry)?
+    };
+    Ok(pg_sys::Datum::from(tuple))
+}
+
+unsafe fn trigger_data<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Result<&'a pg_sys::TriggerData> {
+    let context = unsafe { (*fcinfo).context };
+    let is_trigger = !context.is_null() && unsafe { (*context).type_ } == pg_sys::NodeTag::T_TriggerData;
+    if !is_trigger {
+        return Err(protocol_violation("motofinai.version_trigger() was not called by the trigger manager"));
+    }
+    let td = unsafe { &*(context as *const pg_sys::TriggerData) };
+    let ev = td.tg_event;
+    let op = ev & pg_sys::TRIGGER_EVENT_OPMASK;
+    let row_before = ev & pg_sys::TRIGGER_EVENT_ROW != 0
+        && ev & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_BEFORE;
+    if !row_before || !(op == pg_sys::TRIGGER_EVENT_INSERT || op == pg_sys::TRIGGER_EVENT_UPDATE) {
+        return Err(protocol_violation(
+            "motofinai.version_trigger() must be fired BEFORE INSERT OR UPDATE FOR EACH ROW",
+        ));
+    }
+    Ok(td)
+}
+
+fn protocol_violation(msg: &str) -> DbError {
+    DbError::new(sqlstate::TRIGGER_PROTOCOL_VIOLATED, msg)
+        .hint("Use motofinai.enable_versioning() to install the trigger.")
+}
+
+fn lookup(td: &pg_sys::TriggerData) -> Result<Entry> {
+    let tgoid = unsafe { (*td.tg_trigger).tgoid };
+    if let Some(e) = cache().iter().find(|e| e.tgoid == tgoid) {
+        return Ok(*e);
+    }
+    let entry = resolve(td)?;
+    cache().push(entry);
+    Ok(entry)
+}
+
+/// Cache miss: read the trigger's arguments and find the columns.
+fn resolve(td: &pg_sys::TriggerData) -> Result<Entry> {
+    let trigger = unsafe { &*td.tg_trigger };
+    let args: Vec<String> = (0..trigger.tgnargs as usize)
+        .map(|i| unsafe { CStr::from_ptr(*trigger.tgargs.add(i)) }.to_string_lossy().into_owned())
+        .collect();
+    let options = Options::from_trigger_args(&args).map_err(|e| with_table(e, td))?;
+    let desc = unsafe { (*td.tg_relation).rd_att };
+    let (version_att, version_type) = find_column(desc, &options.version_column)
+        .ok_or_else(|| missing_column(td, &options.version_column))?;
+    let (modified_att, modified_type) = find_column(desc, &options.modified_column)
+        .ok_or_else(|| missing_column(td, &options.modified_column))?;
+    let version_kind = IntKind::of(version_type).ok_or_else(|| {
+        with_table(
+            DbError::new(
+                sqlstate::DATATYPE_MISMATCH,
+                format!("version column \"{}\" must be smallint, integer or bigint", options.version_column),
+            ),
+            td,
+        )
+    })?;
+    if modified_type != pg_sys::TIMESTAMPTZOID {
+        return Err(with_table(
+            DbError::new(
+                sqlstate::DATATYPE_MISMATCH,
+                format!("modified column \"{}\" must be timestamp with time zone", options.modified_column),
+            ),
+            td,
+        ));
+    }
+    Ok(Entry {
+        tgoid: trigger.tgoid,
+        relid: unsafe { (*td.tg_relation).rd_id },
+        version_att,
+        version_kind,
+        modified_att,
+        protocol: options.protocol,
+        strict: options.strict,
+    })
+}
+
+fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<(c_int, pg_sys::Oid)> {
+    let natts = unsafe { (*desc).natts } as usize;
+    let attrs = unsafe { (*desc).attrs.as_slice(natts) };
+    attrs.iter().enumerate().find_map(|(i, a)| {
+        let attname = unsafe { CStr::from_ptr(a.attname.data.as_ptr()) };
+        (!a.attisdropped && attname.to_bytes() == name.as_bytes()).then_some((i as c_int + 1, a.atttypid))
+    })
+}
+
+fn on_insert(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
+    let tuple = td.tg_trigtuple;
+    let desc = unsafe { (*td.tg_relation).rd_att };
+    let (version, modified_null) = unsafe {
+        let mut vnull = false;
+        let v = pg_sys::heap_getattr(tuple, e.version_att, desc, &mut vnull);
+        let mut mnull = false;
+        pg_sys::heap_getattr(tuple, e.modified_att, desc, &mut mnull);
+        ((!vnull).then(|| e.version_kind.read(v)), mnull)
+    };
+    if let Some(v) = version {
+        if v < 1 {
+            return Err(with_table(
+                DbError::new(sqlstate::CHECK_VIOLATION, format!("version must be at least 1, got {v}"))
+                    .constraint(VERSION_CONSTRAINT),
+                td,
+            )
+            .column(column_name(td, e.version_att)));
+        }
+    }
+    if version.is_some() && !modified_null {
+        return Ok(tuple);
+    }
+    let new_version = version.unwrap_or(1);
+    let now = if modified_null { unsafe { pg_sys::GetCurrentTransactionStartTimestamp() } } else { 0 };
+    let cols = [(e.version_att, e.version_kind.datum(new_version), version.is_none()), (e.modified_att, pg_sys::Datum::from(now), modified_null)];
+    Ok(replace(tuple, desc, &cols))
+}
+
+fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
+    let desc = unsafe { (*td.tg_relation).rd_att };
+    let mut null = false;
+    let old = unsafe { pg_sys::heap_getattr(td.tg_trigtuple, e.version_att, desc, &mut null) };
+    if null {
+        return Err(null_version(td, e, "the stored version is NULL"));
+    }
+    let old = e.version_kind.read(old);
+    if is_updated(td.tg_updatedcols, e.version_att) {
+        let stated = unsafe { pg_sys::heap_getattr(td.tg_newtuple, e.version_att, desc, &mut null) };
+        if null {
+            return Err(null_version(td, e, "the UPDATE sets the version to NULL"));
+        }
+        let stated = e.version_kind.read(stated);
+        let read = match e.protocol {
+            Protocol::Expected => stated,
+            Protocol::Increment => stated.wrapping_sub(1),
+        };
+        if read != old {
+            return Err(conflict(td, e, read, old));
+        }
+    } else if e.strict {
+        return Err(with_table(
+            DbError::new(
+                sqlstate::VERSION_NOT_STATED,
+                format!(
+                    "UPDATE of \"{}\" must state the version column \"{}\"",
+                    table_name(td),
+                    column_name(td, e.version_att)
+                ),
+            )
+            .detail("Versioning on this table is strict: blind writes are rejected.")
+            .hint("Include the version you read in the SET list, e.g. SET version = <version read>."),
+            td,
+        )
+        .column(column_name(td, e.version_att))
+        .constraint(VERSION_CONSTRAINT));
+    }
+    if old >= e.version_kind.max() {
+        return Err(with_table(
+            DbError::new(
+                sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+                format!("version of \"{}\" row {} cannot be incremented past {}", table_name(td), row_key(td), old),
+            )
+            .hint("Widen the version column to bigint."),
+            td,
+        )
+        .column(column_name(td, e.version_att)));
+    }
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let cols = [
+        (e.version_att, e.version_kind.datum(old + 1), true),
+        (e.modified_att, pg_sys::Datum::from(now), true),
+    ];
+    Ok(replace(td.tg_newtuple, desc, &cols))
+}
+
+/// `bms_is_member` for the trigger's updated-columns set, without an FFI call.
+fn is_updated(set: *const pg_sys::Bitmapset, attnum: c_int) -> bool {
+    if set.is_null() {
+        return false;
+    }
+    let x = (attnum - pg_sys::FirstLowInvalidHeapAttributeNumber) as usize;
+    let bits = pg_sys::BITS_PER_BITMAPWORD as usize;
+    let nwords = unsafe { (*set).nwords } as usize;
+    let words = unsafe { (*set).words.as_slice(nwords) };
+    words.get(x / bits).is_some_and(|w| w & (1 << (x % bits)) != 0)
+}
+
+/// Replace the columns marked `true` in `cols` and return the new tuple.
+fn replace(tuple: pg_sys::HeapTuple, desc: pg_sys::TupleDesc, cols: &[(c_int, pg_sys::Datum, bool); 2]) -> pg_sys::HeapTuple {
+    let mut atts = [0 as c_int; 2];
+    let mut values = [pg_sys::Datum::from(0); 2];
+    let mut nulls = [false; 2];
+    let mut n = 0;
+    for &(att, value, set) in cols {
+        if set {
+            atts[n] = att;
+            values[n] = value;
+            n += 1;
+        }
+    }
+    unsafe {
+        pg_sys::heap_modify_tuple_by_cols(tuple, desc, n as c_int, atts.as_mut_ptr(), values.as_mut_ptr(), nulls.as_mut_ptr())
+    }
+}
+
+// ---- error path only: catalog lookups are fine from here on ----
+
+fn conflict(td: &pg_sys::TriggerData, e: &Entry, expected: i64, found: i64) -> DbError {
+    let desc = unsafe { (*td.tg_relation).rd_att };
+    let mut null = false;
+    let modified = unsafe { pg_sys::heap_getattr(td.tg_trigtuple, e.modified_att, desc, &mut null) };
+    let modified = if null { "NULL".to_string() } else { output(pg_sys::TIMESTAMPTZOID, modified) };
+    let key = row_key(td);
+    super::conflict_error(
+        &table_schema(td),
+        &table_name(td),
+        &column_name(td, e.version_att),
+        &key_detail(td),
+        &key,
+        expected,
+        found,
+        &modified,
+    )
+}
+
+fn null_version(td: &pg_sys::TriggerData, e: &Entry, why: &str) -> DbError {
+    with_table(
+        DbError::new(
+            sqlstate::NOT_NULL_VIOLATION,
+            format!("version of \"{}\" row {} is NULL: {why}", table_name(td), row_key(td)),
+        )
+        .hint("A versioned row needs a version; set it to 1 once, then update normally."),
+        td,
+    )
+    .column(column_name(td, e.version_att))
+    .constraint(VERSION_CONSTRAINT)
+}
+
+fn missing_column(td: &pg_sys::TriggerData, column: &str) -> DbError {
+    with_table(
+        DbError::new(
+            sqlstate::UNDEFINED_COLUMN,
+            format!("versioned table \"{}\" has no column \"{column}\"", table_name(td)),
+        )
+        .hint("Run motofinai.enable_versioning() again after renaming or dropping columns."),
+        td,
+    )
+    .column(column)
+}
+
+fn with_table(err: DbError, td: &pg_sys::TriggerData) -> DbError {
+    err.table(&table_schema(td), &table_name(td))
+}
+
+fn table_name(td: &pg_sys::TriggerData) -> String {
+    unsafe { CStr::from_ptr((*(*td.tg_relation).rd_rel).relname.data.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+fn table_schema(td: &pg_sys::TriggerData) -> String {
+    unsafe {
+        let nsp = pg_sys::get_namespace_name((*(*td.tg_relation).rd_rel).relnamespace);
+        if nsp.is_null() { String::new() } else { CStr::from_ptr(nsp).to_string_lossy().into_owned() }
+    }
+}
+
+fn column_name(td: &pg_sys::TriggerData, att: c_int) -> String {
+    let desc = unsafe { (*td.tg_relation).rd_att };
+    let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
+    unsafe { CStr::from_ptr(attrs[att as usize - 1].attname.data.as_ptr()) }.to_string_lossy().into_owned()
+}
+
+/// Primary-key columns and their values in the old row; the ctid when there is no key.
+fn key_values(td: &pg_sys::TriggerData) -> Vec<(String, String)> {
+    let rel = td.tg_relation;
+    let desc = unsafe { (*rel).rd_att };
+    let pk = unsafe {
+        pg_sys::RelationGetIndexAttrBitmap(rel, pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY)
+    };
+    let mut out = Vec::new();
+    let mut x = -1;
+    loop {
+        x = unsafe { pg_sys::bms_next_member(pk, x) };
+        if x < 0 {
+            break;
+        }
+        let att = x + pg_sys::FirstLowInvalidHeapAttributeNumber;
+        let mut null = false;
+        let value = unsafe { pg_sys::heap_getattr(td.tg_trigtuple, att, desc, &mut null) };
+        let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
+        let text = if null { "NULL".into() } else { output(attrs[att as usize - 1].atttypid, value) };
+        out.push((column_name(td, att), text));
+    }
+    if out.is_empty() {
+        let tid = unsafe { &(*td.tg_trigtuple).t_self };
+        let block = ((tid.ip_blkid.bi_hi as u32) << 16) | tid.ip_blkid.bi_lo as u32;
+        out.push(("ctid".into(), format!("({},{})", block, tid.ip_posid)));
+    }
+    out
+}
+
+fn row_key(td: &pg_sys::TriggerData) -> String {
+    let kv = key_values(td);
+    if kv.len() == 1 {
+        kv[0].1.clone()
+    } else {
+        format!("({})", kv.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", "))
+    }
+}
+
+fn key_detail(td: &pg_sys::TriggerData) -> String {
+    let kv = key_values(td);
+    let names: Vec<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
+    let values: Vec<&str> = kv.iter().map(|(_, v)| v.as_str()).collect();
+    format!("Key ({})=({})", names.join(", "), values.join(", "))
+}
+
+fn output(ty: pg_sys::Oid, value: pg_sys::Datum) -> String {
+    unsafe {
+        let mut func = pg_sys::InvalidOid;
+        let mut varlena = false;
+        pg_sys::getTypeOutputInfo(ty, &mut func, &mut varlena);
+        let s = pg_sys::OidOutputFunctionCall(func, value);
+        CStr::from_ptr(s).to_string_lossy().into_owned()
+    }
+}
