@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: installs what is missing, then runs
+#   1. cargo pgrx test          (#[pg_test] unit tests, in pgrx's own cluster)
+#   2. pg_regress               (SQL behaviour, tests/regress)
+#   3. pg_isolation_regress     (concurrency, tests/isolation)
+#   4. the lost-update workload (tests/lost_update)
+# on a throwaway cluster that it starts and stops itself.
+source "$(dirname "$0")/common.sh"
+
+WORK="${MFC_TEST_DIR:-/tmp/motofinai-test}"
+PORT="${MFC_TEST_PORT:-55439}"
+passed=0
+failed=0
+failures=()
+
+record() { # record NAME STATUS
+    if [ "$2" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
+}
+
+ensure_deps
+
+log "cargo pgrx test"
+as_root mkdir -p "$WORK"
+as_root rm -rf "$WORK/pgrx-data"
+as_root install -d -o postgres "$WORK/pgrx-data"
+set +e
+(cd "$ROOT" && cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$WORK/pgrx-data")
+record "cargo pgrx test" $?
+set -e
+
+install_extension
+log "starting a throwaway cluster in $WORK/cluster"
+cluster_start "$WORK/cluster" "$PORT"
+trap 'cluster_stop "$WORK/cluster"' EXIT
+
+# pg_regress writes its results next to the expected files' copy we hand it.
+as_root rm -rf "$WORK/suite"
+as_root cp -r "$ROOT/tests" "$WORK/suite"
+as_root chown -R postgres: "$WORK/suite"
+conn=(--use-existing --host="$WORK/cluster" --port="$PORT")
+
+run_suite() { # run_suite DIR RUNNER
+    local dir="$WORK/suite/$1" runner="$2" tests
+    tests=$(cd "$dir/specs" 2>/dev/null && ls ./*.spec 2>/dev/null | sed 's|^\./||; s|\.spec$||' || true)
+    [ -n "$tests" ] || tests=$(cd "$dir/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||')
+    log "$1: $(echo $tests | wc -w) tests"
+    set +e
+    (cd "$dir" && as_pg "$runner" "${conn[@]}" --inputdir=. --outputdir=. $tests)
+    local status=$?
+    set -e
+    if [ $status != 0 ] && [ -f "$dir/regression.diffs" ]; then cat "$dir/regression.diffs"; fi
+    for t in $tests; do
+        if grep -qE "^(not ok|test|     ) +[0-9]* *[-]? *$t +\.\.\. (FAILED|failed)|^not ok [0-9]+ +- $t " "$dir/regression.out" 2>/dev/null; then
+            record "$1/$t" 1
+        else
+            record "$1/$t" 0
+        fi
+    done
+    [ $status = 0 ] || record "$1 (runner exit)" 1
+}
+
+run_suite regress "$PGXS_TEST/regress/pg_regress"
+run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress"
+
+log "lost-update workload"
+set +e
+PGHOST="$WORK/cluster" PGPORT="$PORT" bash "$ROOT/tests/lost_update/run.sh"
+record "lost_update" $?
+set -e
+
+echo
+[ ${#failures[@]} = 0 ] || printf 'FAILED: %s\n' "${failures[@]}"
+echo "motofinai: $passed passed, $failed failed"
+[ "$failed" = 0 ]

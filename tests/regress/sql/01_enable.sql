@@ -1,0 +1,86 @@
+-- enable_versioning / disable_versioning / the versioned_tables view.
+SELECT motofinai.enable_versioning('loans_loanapplication');
+SELECT motofinai.enable_versioning('loans_paymentschedule');
+SELECT motofinai.enable_versioning('payments_payment');
+SELECT motofinai.enable_versioning('inventory_motor');
+SELECT table_name, version_column, modified_column, protocol, strict, trigger_present, trigger_enabled
+  FROM motofinai.versioned_tables ORDER BY table_name::text;
+
+-- The columns and the seed's index.
+SELECT attname, format_type(atttypid, atttypmod), attnotnull, pg_get_expr(adbin, adrelid) AS "default"
+  FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+ WHERE attrelid = 'loans_loanapplication'::regclass AND attname IN ('version', 'last_modified_at')
+ ORDER BY attnum;
+SELECT indexdef FROM pg_indexes WHERE tablename = 'loans_loanapplication' AND indexdef LIKE '%version%';
+
+-- Idempotent: a second call adds nothing.
+SELECT motofinai.enable_versioning('loans_loanapplication');
+SELECT count(*) AS version_indexes FROM pg_indexes
+ WHERE tablename = 'loans_loanapplication' AND indexdef LIKE '%version%';
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'loans_loanapplication'::regclass AND NOT tgisinternal;
+
+-- Re-running with other options updates them (and the trigger's arguments).
+SELECT motofinai.enable_versioning('inventory_motor', protocol => 'increment', strict => true);
+SELECT protocol, strict FROM motofinai.versioned_tables WHERE table_name = 'inventory_motor'::regclass;
+SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'inventory_motor'::regclass AND NOT tgisinternal;
+SELECT motofinai.enable_versioning('inventory_motor');
+SELECT protocol, strict FROM motofinai.versioned_tables WHERE table_name = 'inventory_motor'::regclass;
+
+-- Adding the columns does not rewrite the table.
+CREATE TABLE big (id bigint PRIMARY KEY, payload text);
+INSERT INTO big SELECT g, 'row ' || g FROM generate_series(1, 1000) g;
+SELECT relfilenode AS before_enable FROM pg_class WHERE relname = 'big' \gset
+SELECT motofinai.enable_versioning('big', create_index => false);
+SELECT relfilenode = :before_enable AS not_rewritten FROM pg_class WHERE relname = 'big';
+SELECT count(*) AS rows, min(version), max(version), count(DISTINCT last_modified_at) AS stamps FROM big;
+SELECT count(*) AS version_indexes FROM pg_indexes WHERE tablename = 'big' AND indexdef LIKE '%version%';
+
+-- An existing int2/int8 version column and a custom column name are accepted as they are.
+CREATE TABLE legacy (id integer PRIMARY KEY, rev bigint NOT NULL DEFAULT 7, touched timestamptz NOT NULL DEFAULT now());
+SELECT motofinai.enable_versioning('legacy', 'rev', 'touched');
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'legacy'::regclass AND attname = 'rev';
+CREATE TABLE small (id integer PRIMARY KEY, version smallint NOT NULL DEFAULT 1);
+SELECT motofinai.enable_versioning('small');
+
+-- Hostile identifiers are quoted, never spliced.
+CREATE TABLE "Odd ""Name""; DROP TABLE big; --" (id int PRIMARY KEY, v int);
+SELECT motofinai.enable_versioning('"Odd ""Name""; DROP TABLE big; --"', 'ver"; --', 'mod ified ü');
+SELECT attname FROM pg_attribute WHERE attrelid = '"Odd ""Name""; DROP TABLE big; --"'::regclass AND attnum > 0 ORDER BY attnum;
+INSERT INTO "Odd ""Name""; DROP TABLE big; --" (id, v) VALUES (1, 1);
+UPDATE "Odd ""Name""; DROP TABLE big; --" SET v = 2, "ver""; --" = 1;
+SELECT id, v, "ver""; --" FROM "Odd ""Name""; DROP TABLE big; --";
+SELECT count(*) AS big_still_there FROM big;
+
+-- Bad input: a clear error with a proper SQLSTATE.
+SELECT show_error($$SELECT motofinai.enable_versioning(NULL)$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', NULL)$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', protocol => 'optimistic')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', protocol => NULL)$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', strict => NULL)$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', 'same', 'same')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', '')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', repeat('x', 64))$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', 'payload')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('big', 'version', 'payload')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('no_such_table')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning(4294967295::oid::regclass)$$);
+CREATE VIEW big_view AS SELECT * FROM big;
+SELECT show_error($$SELECT motofinai.enable_versioning('big_view')$$);
+CREATE SEQUENCE some_seq;
+SELECT show_error($$SELECT motofinai.enable_versioning('some_seq')$$);
+SELECT show_error($$SELECT motofinai.disable_versioning(NULL)$$);
+
+-- disable_versioning drops the trigger, keeps the columns and the data.
+SELECT motofinai.disable_versioning('big');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'big'::regclass AND NOT tgisinternal;
+SELECT count(*) AS registered FROM motofinai.versioned_tables WHERE table_name = 'big'::regclass;
+UPDATE big SET payload = 'x' WHERE id = 1;
+SELECT version FROM big WHERE id = 1;
+SELECT motofinai.disable_versioning('big');
+
+-- A disabled trigger shows in the view; a dropped table leaves no registration.
+ALTER TABLE legacy DISABLE TRIGGER motofinai_versioning;
+SELECT table_name, trigger_present, trigger_enabled FROM motofinai.versioned_tables WHERE table_name = 'legacy'::regclass;
+ALTER TABLE legacy ENABLE TRIGGER motofinai_versioning;
+DROP TABLE small;
+SELECT table_name FROM motofinai.versioned_tables ORDER BY table_name::text;
