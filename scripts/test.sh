@@ -37,26 +37,26 @@ trap 'cluster_stop "$WORK/cluster"' EXIT
 as_root rm -rf "$WORK/suite"
 as_root cp -r "$ROOT/tests" "$WORK/suite"
 as_root chown -R postgres: "$WORK/suite"
-conn=(--use-existing --host="$WORK/cluster" --port="$PORT")
+conn=(--host="$WORK/cluster" --port="$PORT")
 
 run_suite() { # run_suite DIR RUNNER
-    local dir="$WORK/suite/$1" runner="$2" tests
-    tests=$(cd "$dir/specs" 2>/dev/null && ls ./*.spec 2>/dev/null | sed 's|^\./||; s|\.spec$||' || true)
-    [ -n "$tests" ] || tests=$(cd "$dir/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||')
+    local dir="$WORK/suite/$1" runner="$2" tests status
+    if [ -d "$dir/specs" ]; then
+        tests=$(cd "$dir/specs" && ls -- *.spec | sed 's/\.spec$//')
+    else
+        tests=$(cd "$dir/sql" && ls -- *.sql | sed 's/\.sql$//')
+    fi
     log "$1: $(echo $tests | wc -w) tests"
     set +e
-    (cd "$dir" && as_pg "$runner" "${conn[@]}" --inputdir=. --outputdir=. $tests)
-    local status=$?
+    (cd "$dir" && as_pg "$runner" "${conn[@]}" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
+    status=${PIPESTATUS[0]}
     set -e
-    if [ $status != 0 ] && [ -f "$dir/regression.diffs" ]; then cat "$dir/regression.diffs"; fi
+    [ "$status" = 0 ] || cat "$dir/regression.diffs" 2>/dev/null || true
+    # Runner lines read "test NAME ... ok" (or "FAILED").
     for t in $tests; do
-        if grep -qE "^(not ok|test|     ) +[0-9]* *[-]? *$t +\.\.\. (FAILED|failed)|^not ok [0-9]+ +- $t " "$dir/regression.out" 2>/dev/null; then
-            record "$1/$t" 1
-        else
-            record "$1/$t" 0
-        fi
+        if grep -qE "^test $t +\.\.\. ok" "$dir/runner.log"; then record "$1/$t" 0; else record "$1/$t" 1; fi
     done
-    [ $status = 0 ] || record "$1 (runner exit)" 1
+    [ "$status" = 0 ] || record "$1 (runner exit $status)" 1
 }
 
 run_suite regress "$PGXS_TEST/regress/pg_regress"
