@@ -6,6 +6,9 @@ SELECT motofinai.enable_versioning('inventory_motor');
 SELECT table_name, version_column, modified_column, protocol, strict, trigger_present, trigger_enabled
   FROM motofinai.versioned_tables ORDER BY table_name::text;
 
+-- The registration is extension configuration, so pg_dump keeps its rows.
+SELECT c::regclass AS dumped_config FROM pg_extension, unnest(extconfig) c WHERE extname = 'motofinai_consistency';
+
 -- The columns and the seed's index.
 SELECT attname, format_type(atttypid, atttypmod), attnotnull, pg_get_expr(adbin, adrelid) AS "default"
   FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
