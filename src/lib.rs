@@ -4,16 +4,29 @@
 //! This file only wires the modules together.
 
 mod catalog;
+mod checks;
 mod errors;
 mod versioning;
 
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "config", bootstrap);
+pgrx::extension_sql_file!(
+    "../sql/unqualified.sql",
+    name = "unqualified",
+    requires = [
+        checks::check_loan_one, checks::check_loan_all,
+        checks::check_payment_one, checks::check_payment_all,
+        checks::check_inventory_one, checks::check_inventory_all,
+        checks::check_system_consistency, checks::check_quick_consistency,
+        checks::report::consistency_report,
+    ]
+);
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     versioning::trigger::register_invalidation();
+    checks::tables::register_gucs();
 }
 
 /// Hooks for `cargo pgrx test`.

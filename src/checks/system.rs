@@ -1,0 +1,269 @@
+//! The system section: orphans, every foreign key read from the catalog,
+//! duplicates the constraints do not already rule out, and versioning
+//! triggers; and the quick check's cheap subset.
+
+use super::stream::Query;
+use super::tables::*;
+use super::Family;
+use crate::catalog::{quote_literal, spi_error, Regclass, Table};
+use crate::errors::Result;
+use pgrx::prelude::*;
+
+/// (child table, column, parent table) for the orphan report.
+const ORPHANS: [(&str, &str, &str); 5] = [
+    (PAYMENTS, "loan_application_id", LOANS),
+    (PAYMENTS, "schedule_id", SCHEDULE),
+    (SCHEDULE, "loan_application_id", LOANS),
+    (LOANS, "motor_id", MOTORS),
+    (REPOSSESSIONS, "loan_application_id", LOANS),
+];
+
+/// The foreign keys the Motofinai migrations create (child, column, parent).
+const EXPECTED_FKS: [(&str, &str, &str); 16] = [
+    (MOTORS, "approved_by_id", USERS),
+    (MOTORS, "stock_id", STOCK),
+    (RECEIVING, "accepted_by_id", USERS),
+    (RECEIVING, "inspected_by_id", USERS),
+    (RECEIVING, "received_by_id", USERS),
+    (LOANS, "financing_term_id", TERMS),
+    (LOANS, "second_approval_by_id", USERS),
+    (LOANS, "approved_by_id", USERS),
+    (LOANS, "motor_id", MOTORS),
+    (LOANS, "submitted_by_id", USERS),
+    (SCHEDULE, "loan_application_id", LOANS),
+    (PAYMENTS, "loan_application_id", LOANS),
+    (PAYMENTS, "reconciled_by_id", USERS),
+    (PAYMENTS, "recorded_by_id", USERS),
+    (PAYMENTS, "schedule_id", SCHEDULE),
+    (REPOSSESSIONS, "loan_application_id", LOANS),
+];
+
+const VERSIONING_SQL: &str = "\
+SELECT 'error', 'versioning_disabled', 'table', NULL::bigint,
+       format('Versioning trigger on %s is %s', table_name,
+              CASE WHEN trigger_present THEN 'disabled' ELSE 'missing' END),
+       jsonb_build_object('table', table_name::text, 'trigger_present', trigger_present,
+                          'trigger_enabled', trigger_enabled)
+  FROM motofinai.versioned_tables
+ WHERE NOT (trigger_present AND trigger_enabled)
+ ORDER BY table_name::text";
+
+/// Only when no valid unique index on (loan_application_id, sequence) rules
+/// duplicates out: the one-time filter skips the scan otherwise.
+const DUPLICATE_SEQUENCE_SQL: &str = "\
+SELECT 'error', 'duplicate_installment_sequence', 'loan', d.loan_application_id,
+       format('Installment sequence %s appears %s times', d.sequence, d.n),
+       jsonb_build_object('sequence', d.sequence, 'count', d.n, 'installment_ids', to_jsonb(d.ids))
+  FROM (SELECT loan_application_id, sequence, count(*) AS n, array_agg(id ORDER BY id) AS ids
+          FROM @s@.loans_paymentschedule GROUP BY 1, 2 HAVING count(*) > 1) d
+ WHERE NOT EXISTS (
+       SELECT FROM pg_catalog.pg_index i
+        WHERE i.indrelid = '@s@.loans_paymentschedule'::regclass
+          AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+          AND i.indnkeyatts = 2
+          AND (SELECT array_agg(attname::text ORDER BY attname) FROM pg_catalog.pg_attribute
+                WHERE attrelid = i.indrelid AND attnum = ANY (i.indkey))
+              = ARRAY['loan_application_id', 'sequence'])
+ ORDER BY d.loan_application_id, d.sequence";
+
+/// One statement reporting orphans for each listed relation (those whose tables exist).
+fn orphans(schema: &Schema, relations: &[(&str, &str, &str)]) -> Option<Query> {
+    let parts: Vec<String> = relations
+        .iter()
+        .filter(|(child, _, parent)| schema.table(child).is_some() && schema.table(parent).is_some())
+        .map(|(child, column, parent)| {
+            format!(
+                "SELECT {child_l} AS relation, {col_l} AS column_name, {parent_l} AS target, count(*) AS n, \
+                        (array_agg(c.id ORDER BY c.id))[1:10] AS ids \
+                   FROM @s@.{child} c \
+                  WHERE c.{column} IS NOT NULL \
+                    AND NOT EXISTS (SELECT FROM @s@.{parent} p WHERE p.id = c.{column})",
+                child_l = quote_literal(child),
+                col_l = quote_literal(column),
+                parent_l = quote_literal(parent),
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let sql = format!(
+        "SELECT 'error', 'orphaned_rows', 'table', NULL::bigint, \
+                format('%s orphaned row(s) in %s: %s references a missing %s', o.n, o.relation, o.column_name, o.target), \
+                jsonb_build_object('relation', o.relation, 'column', o.column_name, 'references', o.target, \
+                                   'count', o.n, 'first_ids', to_jsonb(o.ids)) \
+           FROM ({}) o WHERE o.n > 0",
+        parts.join(" UNION ALL ")
+    );
+    Some(Query { sql: schema.render(&sql), id: None })
+}
+
+/// A foreign key as the catalog has it.
+struct ForeignKey {
+    name: String,
+    child: pg_sys::Oid,
+    parent: pg_sys::Oid,
+    columns: Vec<String>,
+    ref_columns: Vec<String>,
+    validated: bool,
+}
+
+fn foreign_keys(schema: &Schema) -> Result<Vec<ForeignKey>> {
+    let children: Vec<pg_sys::Oid> = ALL.iter().filter_map(|t| schema.table(t)).collect();
+    Spi::connect(|c| {
+        c.select(
+            "SELECT c.conname::text, c.conrelid, c.confrelid, c.convalidated, \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i), \
+                    ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i) \
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) \
+               FROM pg_catalog.pg_constraint c \
+              WHERE c.contype = 'f' AND c.conrelid = ANY ($1) \
+              ORDER BY c.conrelid, c.conname",
+            None,
+            &[children.into()],
+        )?
+        .map(|r| {
+            Ok(ForeignKey {
+                name: r.get::<String>(1)?.unwrap_or_default(),
+                child: r.get::<pg_sys::Oid>(2)?.unwrap_or_default(),
+                parent: r.get::<pg_sys::Oid>(3)?.unwrap_or_default(),
+                validated: r.get::<bool>(4)?.unwrap_or(true),
+                columns: r.get::<Vec<String>>(5)?.unwrap_or_default(),
+                ref_columns: r.get::<Vec<String>>(6)?.unwrap_or_default(),
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(spi_error)
+}
+
+/// One scan per child table counts the rows breaking each of its foreign keys.
+fn violations(fks: &[ForeignKey]) -> Result<Vec<Query>> {
+    let mut queries = Vec::new();
+    let mut children: Vec<pg_sys::Oid> = fks.iter().map(|f| f.child).collect();
+    children.dedup();
+    for child in children {
+        let table = Table::open(Some(Regclass(child)), "table")?;
+        let has_id = table.column_type("id")?.is_some();
+        let mut joins = Vec::new();
+        let mut aggs = Vec::new();
+        let mut rows = Vec::new();
+        for (i, fk) in fks.iter().filter(|f| f.child == child).enumerate() {
+            let parent = Table::open(Some(Regclass(fk.parent)), "table")?;
+            let on: Vec<String> = fk
+                .columns
+                .iter()
+                .zip(&fk.ref_columns)
+                .map(|(c, r)| format!("p{i}.{} = ch.{}", crate::catalog::quote_ident(r), crate::catalog::quote_ident(c)))
+                .collect();
+            let not_null: Vec<String> =
+                fk.columns.iter().map(|c| format!("ch.{} IS NOT NULL", crate::catalog::quote_ident(c))).collect();
+            let broken = format!("{} AND p{i}.ctid IS NULL", not_null.join(" AND "));
+            joins.push(format!("LEFT JOIN {} p{i} ON {}", parent.qualified, on.join(" AND ")));
+            let ids = if has_id {
+                format!("(array_agg(ch.id ORDER BY ch.id) FILTER (WHERE {broken}))[1:10]")
+            } else {
+                "NULL::bigint[]".into()
+            };
+            aggs.push(format!("count(*) FILTER (WHERE {broken}) AS n{i}, {ids} AS ids{i}"));
+            rows.push(format!(
+                "({}, {}, {}, x.n{i}, x.ids{i})",
+                quote_literal(&fk.name),
+                quote_literal(&fk.columns.join(", ")),
+                quote_literal(&parent.name)
+            ));
+        }
+        queries.push(Query {
+            sql: format!(
+                "SELECT 'error', 'foreign_key_violation', 'constraint', NULL::bigint, \
+                        format('Foreign key %s on %s has %s row(s) whose %s does not resolve in %s', \
+                               k.conname, {tl}, k.n, k.cols, k.parent), \
+                        jsonb_build_object('constraint', k.conname, 'table', {tl}, 'columns', k.cols, \
+                                           'references', k.parent, 'count', k.n, 'first_ids', to_jsonb(k.ids)) \
+                   FROM (SELECT {aggs} FROM {t} ch {joins}) x \
+                  CROSS JOIN LATERAL (VALUES {rows}) k(conname, cols, parent, n, ids) \
+                  WHERE k.n > 0",
+                tl = quote_literal(&table.name),
+                aggs = aggs.join(", "),
+                t = table.qualified,
+                joins = joins.join(" "),
+                rows = rows.join(", "),
+            ),
+            id: None,
+        });
+    }
+    Ok(queries)
+}
+
+/// Foreign keys that are NOT VALID, and expected ones that are missing.
+fn unvalidated(schema: &Schema, fks: &[ForeignKey]) -> Result<Option<Query>> {
+    let mut rows = Vec::new();
+    for fk in fks.iter().filter(|f| !f.validated) {
+        let table = Table::open(Some(Regclass(fk.child)), "table")?;
+        rows.push(format!(
+            "({}, {}, 'NOT VALID')",
+            quote_literal(&format!("Foreign key {} on {} is NOT VALID", fk.name, table.name)),
+            quote_literal(&fk.name)
+        ));
+    }
+    for (child, column, parent) in EXPECTED_FKS {
+        let (Some(c), Some(p)) = (schema.table(child), schema.table(parent)) else { continue };
+        let present = fks.iter().any(|f| f.child == c && f.parent == p && f.columns == [column]);
+        if !present {
+            rows.push(format!(
+                "({}, NULL, 'missing')",
+                quote_literal(&format!("Expected foreign key {child}.{column} -> {parent} is missing"))
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Query {
+        sql: format!(
+            "SELECT 'warning', 'foreign_key_not_validated', 'constraint', NULL::bigint, v.message, \
+                    jsonb_build_object('constraint', v.conname, 'state', v.state) \
+               FROM (VALUES {}) v(message, conname, state)",
+            rows.join(", ")
+        ),
+        id: None,
+    }))
+}
+
+/// The system section's own queries (the families' all-rows queries follow them).
+pub fn structural(schema: &Schema) -> Result<Vec<Query>> {
+    let fks = foreign_keys(schema)?;
+    let mut queries: Vec<Query> = orphans(schema, &ORPHANS).into_iter().collect();
+    queries.extend(violations(&fks)?);
+    queries.extend(unvalidated(schema, &fks)?);
+    queries.push(Query { sql: schema.render(DUPLICATE_SEQUENCE_SQL), id: None });
+    queries.push(Query { sql: VERSIONING_SQL.into(), id: None });
+    Ok(queries)
+}
+
+/// Orphaned payments, approved or active loans without a schedule, duplicate
+/// VINs and disabled versioning triggers.
+pub fn quick(schema: &Schema) -> Vec<Query> {
+    let mut queries: Vec<Query> = orphans(schema, &ORPHANS[..2]).into_iter().collect();
+    queries.push(Query {
+        // The loan family's schedule_missing rule, through the schedule index.
+        sql: schema.render(
+            "SELECT 'warning', 'schedule_missing', 'loan', l.id, 'Loan has no payment schedule', \
+                    jsonb_build_object('status', l.status) \
+               FROM @s@.loans_loanapplication l \
+              WHERE (l.status = 'active' OR (l.status = 'approved' \
+                     AND l.approved_by_id IS NOT NULL AND l.second_approval_by_id IS NOT NULL)) \
+                AND NOT EXISTS (SELECT FROM @s@.loans_paymentschedule s WHERE s.loan_application_id = l.id) \
+              ORDER BY l.id",
+        ),
+        id: None,
+    });
+    let inventory = Family::Inventory.query(schema, None);
+    queries.push(Query {
+        sql: format!("SELECT * FROM ({}) f WHERE f.code = 'duplicate_vin'", inventory.sql),
+        id: None,
+    });
+    queries.push(Query { sql: VERSIONING_SQL.into(), id: None });
+    queries
+}
