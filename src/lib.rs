@@ -3,6 +3,7 @@
 //!
 //! This file only wires the modules together.
 
+mod backend;
 mod catalog;
 mod checks;
 mod errors;

@@ -156,3 +156,22 @@ check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id: Option
 check_fn!(check_inventory_all as "check_inventory_consistency" () => check_all(Family::Inventory));
 check_fn!(check_system_consistency as "check_system_consistency" () => check_system());
 check_fn!(check_quick_consistency as "check_quick_consistency" () => check_quick());
+
+/// Create the index the single-payment check needs and Django's schema lacks
+/// (on `payments_payment.reference`, for duplicate references). Idempotent.
+#[pg_extern(volatile, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn create_check_indexes() {
+    create_indexes().or_raise()
+}
+
+fn create_indexes() -> Result<()> {
+    let schema = Schema::current()?;
+    schema.require(&[PAYMENTS])?;
+    Spi::run(&format!(
+        "CREATE INDEX IF NOT EXISTS motofinai_payment_reference_idx ON {}.{PAYMENTS} (reference) \
+         WHERE btrim(reference) <> ''",
+        schema.quoted
+    ))
+    .map_err(crate::catalog::spi_error)
+}

@@ -1,11 +1,14 @@
 //! Findings streamed from a list of queries through SPI cursors, a batch at a
 //! time, so an all-rows check holds one batch in memory, not every finding.
 
+use crate::backend::BackendLocal;
 use crate::catalog::spi_error;
 use crate::errors::Result;
 use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::JsonB;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 /// One row of a check: the shape every check function returns.
 pub type Finding = (
@@ -24,6 +27,22 @@ pub struct Query {
 }
 
 const BATCH: i64 = 500;
+
+/// Plans kept for the backend, by query text (which names the schema):
+/// planning a family's statement costs more than running it for one id.
+/// PostgreSQL's plan cache revalidates them after DDL.
+static PLANS: BackendLocal<HashMap<String, Rc<OwnedPreparedStatement>>> = BackendLocal::new();
+
+fn plan(client: &SpiClient<'_>, q: &Query) -> std::result::Result<Rc<OwnedPreparedStatement>, pgrx::spi::Error> {
+    let plans = PLANS.get(HashMap::new);
+    if let Some(p) = plans.get(&q.sql) {
+        return Ok(p.clone());
+    }
+    let types: Vec<PgOid> = q.id.iter().map(|_| PgOid::BuiltIn(PgBuiltInOids::INT8OID)).collect();
+    let kept = Rc::new(client.prepare(q.sql.as_str(), &types)?.keep());
+    plans.insert(q.sql.clone(), kept.clone());
+    Ok(kept)
+}
 
 pub struct Stream {
     queries: VecDeque<Query>,
@@ -57,7 +76,8 @@ impl Stream {
                 Some(q) => {
                     let args: Vec<pgrx::datum::DatumWithOid> = q.id.into_iter().map(Into::into).collect();
                     let name = Spi::connect(|client| {
-                        client.try_open_cursor(q.sql.as_str(), &args).map(|c| c.detach_into_name())
+                        let stmt = plan(&client, &q)?;
+                        client.try_open_cursor(&*stmt, &args).map(|c| c.detach_into_name())
                     })
                     .map_err(spi_error)?;
                     self.cursor = Some(name);

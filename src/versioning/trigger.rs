@@ -7,9 +7,9 @@
 //! Catalog lookups happen only on the error path, to word the message.
 
 use super::{Options, Protocol};
+use crate::backend::BackendLocal;
 use crate::errors::{OrRaise, sqlstate, DbError, Result, VERSION_CONSTRAINT};
 use pgrx::pg_sys;
-use std::cell::UnsafeCell;
 use std::ffi::{c_int, CStr};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,14 +63,12 @@ struct Entry {
     strict: bool,
 }
 
-/// Backend-local cache. A backend runs one thread, and the relcache callback
-/// and the trigger never run at the same time.
-struct Cache(UnsafeCell<Vec<Entry>>);
-unsafe impl Sync for Cache {}
-static CACHE: Cache = Cache(UnsafeCell::new(Vec::new()));
+/// Resolved triggers, looked up by trigger OID: a few versioned tables, so a
+/// short vector beats a hash map.
+static CACHE: BackendLocal<Vec<Entry>> = BackendLocal::new();
 
 fn cache() -> &'static mut Vec<Entry> {
-    unsafe { &mut *CACHE.0.get() }
+    CACHE.get(Vec::new)
 }
 
 #[pgrx::pg_guard]

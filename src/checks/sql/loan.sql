@@ -47,78 +47,102 @@ WITH inst AS (
       LEFT JOIN @s@.inventory_motor m ON m.id = l.motor_id
       LEFT JOIN @s@.users_user u ON u.id = l.submitted_by_id
      WHERE l.id @loan@
-), finding AS (
-    SELECT f.ord, f.severity, f.code, 'loan'::text AS entity, l.id AS entity_id, f.message, f.details
+), flagged AS (
+    -- Each rule as a flag; rows with no flag set never reach the findings.
+    SELECT l.*,
+           l.motor_found IS NULL AS motor_missing,
+           (btrim(l.applicant_first_name) = '' OR btrim(l.applicant_last_name) = ''
+               OR btrim(l.applicant_email) = '' OR btrim(l.applicant_phone) = '') AS contact_incomplete,
+           (l.status <> 'completed' AND NOT l.submitter_active) AS submitter_inactive,
+           (l.principal_amount <> l.loan_amount - l.down_payment OR l.down_payment > l.loan_amount) AS principal_mismatch,
+           (l.n > 0 AND l.principal_sum <> l.principal_amount) AS total_mismatch,
+           (l.n = 0 AND (l.status = 'active' OR (l.status = 'approved'
+               AND l.approved_by_id IS NOT NULL AND l.second_approval_by_id IS NOT NULL))) AS schedule_missing,
+           NOT l.sequence_ok AS sequence_gap,
+           l.paid > l.owed AS overpaid,
+           (l.status = 'completed' AND (l.unpaid > 0 OR l.paid < l.owed OR l.n = 0)) AS completed_not_paid,
+           (l.status = 'active' AND l.n > 0 AND l.unpaid = 0 AND l.paid >= l.owed) AS paid_not_completed,
+           l.overdue > 0 AS is_overdue,
+           l.stale > 0 AS is_stale,
+           (l.status IN ('active', 'completed') AND l.motor_status <> 'approved') AS unapproved_motor
       FROM loan l
+), finding AS (
+    SELECT f.ord, f.severity, f.code, 'loan'::text AS entity, l.id AS entity_id,
+           CASE f.code
+             WHEN 'motor_missing' THEN format('Loan references non-existent motor (ID: %s)', l.motor_id)
+             WHEN 'applicant_contact_incomplete' THEN 'Loan applicant record is incomplete: ' || array_to_string(ARRAY[
+                  CASE WHEN btrim(l.applicant_first_name) = '' THEN 'first name' END,
+                  CASE WHEN btrim(l.applicant_last_name) = '' THEN 'last name' END,
+                  CASE WHEN btrim(l.applicant_email) = '' THEN 'email' END,
+                  CASE WHEN btrim(l.applicant_phone) = '' THEN 'phone' END], ', ')
+             WHEN 'submitter_inactive'
+               THEN format('Loan applicant is inactive (submitting account %s is deactivated)', l.username)
+             WHEN 'principal_mismatch'
+               THEN format('Principal (%s) does not equal loan amount (%s) minus down payment (%s)',
+                           l.principal_amount, l.loan_amount, l.down_payment)
+             WHEN 'schedule_total_mismatch'
+               THEN format('Payment schedule total (%s) does not match loan amount (%s)',
+                           l.principal_sum, l.principal_amount)
+             WHEN 'schedule_missing' THEN 'Loan has no payment schedule'
+             WHEN 'schedule_sequence_gap' THEN 'Payment schedule sequence has gaps: ' || (
+                  SELECT string_agg(g::text, ', ' ORDER BY g)
+                    FROM generate_series(1, l.n) g
+                   WHERE NOT EXISTS (SELECT FROM @s@.loans_paymentschedule s
+                                      WHERE s.loan_application_id = l.id AND s.sequence = g))
+             WHEN 'overpaid' THEN format('Total paid (%s) exceeds loan amount (%s)', l.paid, l.owed)
+             WHEN 'completed_not_paid'
+               THEN format('Loan marked completed but not fully paid (paid: %s, owed: %s)', l.paid, l.owed)
+             WHEN 'paid_not_completed' THEN 'Loan is fully paid but still active'
+             WHEN 'overdue' THEN format('%s payment(s) are overdue', l.overdue)
+             WHEN 'overdue_status_stale' THEN format('%s installment(s) past due are still marked due', l.stale)
+             WHEN 'unapproved_motor_financed'
+               THEN format('Loan finances motor %s which is %s', l.motor_id, l.motor_status)
+           END AS message,
+           CASE f.code
+             WHEN 'motor_missing' THEN jsonb_build_object('motor_id', l.motor_id)
+             WHEN 'applicant_contact_incomplete'
+               THEN jsonb_build_object('first_name', l.applicant_first_name, 'last_name', l.applicant_last_name,
+                                       'email', l.applicant_email, 'phone', l.applicant_phone)
+             WHEN 'submitter_inactive' THEN jsonb_build_object('username', l.username)
+             WHEN 'principal_mismatch'
+               THEN jsonb_build_object('principal_amount', l.principal_amount, 'loan_amount', l.loan_amount,
+                                       'down_payment', l.down_payment, 'expected', l.loan_amount - l.down_payment)
+             WHEN 'schedule_total_mismatch'
+               THEN jsonb_build_object('schedule_total', l.principal_sum, 'principal_amount', l.principal_amount,
+                                       'installments', l.n)
+             WHEN 'schedule_missing' THEN jsonb_build_object('status', l.status)
+             WHEN 'schedule_sequence_gap' THEN jsonb_build_object('installments', l.n)
+             WHEN 'overpaid' THEN jsonb_build_object('paid', l.paid, 'owed', l.owed, 'payments', l.payments)
+             WHEN 'completed_not_paid'
+               THEN jsonb_build_object('paid', l.paid, 'owed', l.owed, 'unpaid_installments', l.unpaid,
+                                       'installments', l.n)
+             WHEN 'paid_not_completed' THEN jsonb_build_object('paid', l.paid, 'owed', l.owed)
+             WHEN 'overdue' THEN jsonb_build_object('count', l.overdue, 'installment_ids', to_jsonb(l.overdue_ids))
+             WHEN 'overdue_status_stale'
+               THEN jsonb_build_object('count', l.stale, 'installment_ids', to_jsonb(l.stale_ids))
+             WHEN 'unapproved_motor_financed'
+               THEN jsonb_build_object('motor_id', l.motor_id, 'approval_status', l.motor_status)
+           END AS details
+      FROM flagged l
      CROSS JOIN LATERAL (VALUES
-        (1, 'error', 'motor_missing',
-         CASE WHEN l.motor_found IS NULL
-              THEN format('Loan references non-existent motor (ID: %s)', l.motor_id) END,
-         jsonb_build_object('motor_id', l.motor_id)),
-        (2, 'warning', 'applicant_contact_incomplete',
-         CASE WHEN btrim(l.applicant_first_name) = '' OR btrim(l.applicant_last_name) = ''
-                OR btrim(l.applicant_email) = '' OR btrim(l.applicant_phone) = ''
-              THEN 'Loan applicant record is incomplete: ' || array_to_string(ARRAY[
-                   CASE WHEN btrim(l.applicant_first_name) = '' THEN 'first name' END,
-                   CASE WHEN btrim(l.applicant_last_name) = '' THEN 'last name' END,
-                   CASE WHEN btrim(l.applicant_email) = '' THEN 'email' END,
-                   CASE WHEN btrim(l.applicant_phone) = '' THEN 'phone' END], ', ') END,
-         jsonb_build_object('first_name', l.applicant_first_name, 'last_name', l.applicant_last_name,
-                            'email', l.applicant_email, 'phone', l.applicant_phone)),
-        (3, 'warning', 'submitter_inactive',
-         CASE WHEN l.status <> 'completed' AND NOT l.submitter_active
-              THEN format('Loan applicant is inactive (submitting account %s is deactivated)', l.username) END,
-         jsonb_build_object('username', l.username)),
-        (4, 'error', 'principal_mismatch',
-         CASE WHEN l.principal_amount <> l.loan_amount - l.down_payment OR l.down_payment > l.loan_amount
-              THEN format('Principal (%s) does not equal loan amount (%s) minus down payment (%s)',
-                          l.principal_amount, l.loan_amount, l.down_payment) END,
-         jsonb_build_object('principal_amount', l.principal_amount, 'loan_amount', l.loan_amount,
-                            'down_payment', l.down_payment, 'expected', l.loan_amount - l.down_payment)),
-        (5, 'error', 'schedule_total_mismatch',
-         CASE WHEN l.n > 0 AND l.principal_sum <> l.principal_amount
-              THEN format('Payment schedule total (%s) does not match loan amount (%s)',
-                          l.principal_sum, l.principal_amount) END,
-         jsonb_build_object('schedule_total', l.principal_sum, 'principal_amount', l.principal_amount,
-                            'installments', l.n)),
-        (6, 'warning', 'schedule_missing',
-         CASE WHEN l.n = 0 AND (l.status = 'active' OR (l.status = 'approved'
-                   AND l.approved_by_id IS NOT NULL AND l.second_approval_by_id IS NOT NULL))
-              THEN 'Loan has no payment schedule' END,
-         jsonb_build_object('status', l.status)),
-        (7, 'warning', 'schedule_sequence_gap',
-         CASE WHEN NOT l.sequence_ok
-              THEN 'Payment schedule sequence has gaps: ' || (
-                   SELECT string_agg(g::text, ', ' ORDER BY g)
-                     FROM generate_series(1, l.n) g
-                    WHERE NOT EXISTS (SELECT FROM @s@.loans_paymentschedule s
-                                       WHERE s.loan_application_id = l.id AND s.sequence = g)) END,
-         jsonb_build_object('installments', l.n)),
-        (8, 'error', 'overpaid',
-         CASE WHEN l.paid > l.owed
-              THEN format('Total paid (%s) exceeds loan amount (%s)', l.paid, l.owed) END,
-         jsonb_build_object('paid', l.paid, 'owed', l.owed, 'payments', l.payments)),
-        (9, 'error', 'completed_not_paid',
-         CASE WHEN l.status = 'completed' AND (l.unpaid > 0 OR l.paid < l.owed OR l.n = 0)
-              THEN format('Loan marked completed but not fully paid (paid: %s, owed: %s)', l.paid, l.owed) END,
-         jsonb_build_object('paid', l.paid, 'owed', l.owed, 'unpaid_installments', l.unpaid,
-                            'installments', l.n)),
-        (10, 'warning', 'paid_not_completed',
-         CASE WHEN l.status = 'active' AND l.n > 0 AND l.unpaid = 0 AND l.paid >= l.owed
-              THEN 'Loan is fully paid but still active' END,
-         jsonb_build_object('paid', l.paid, 'owed', l.owed)),
-        (11, 'warning', 'overdue',
-         CASE WHEN l.overdue > 0 THEN format('%s payment(s) are overdue', l.overdue) END,
-         jsonb_build_object('count', l.overdue, 'installment_ids', to_jsonb(l.overdue_ids))),
-        (12, 'warning', 'overdue_status_stale',
-         CASE WHEN l.stale > 0 THEN format('%s installment(s) past due are still marked due', l.stale) END,
-         jsonb_build_object('count', l.stale, 'installment_ids', to_jsonb(l.stale_ids))),
-        (15, 'error', 'unapproved_motor_financed',
-         CASE WHEN l.status IN ('active', 'completed') AND l.motor_status <> 'approved'
-              THEN format('Loan finances motor %s which is %s', l.motor_id, l.motor_status) END,
-         jsonb_build_object('motor_id', l.motor_id, 'approval_status', l.motor_status))
-     ) AS f(ord, severity, code, message, details)
-     WHERE f.message IS NOT NULL
+        (1, 'error', 'motor_missing', l.motor_missing),
+        (2, 'warning', 'applicant_contact_incomplete', l.contact_incomplete),
+        (3, 'warning', 'submitter_inactive', l.submitter_inactive),
+        (4, 'error', 'principal_mismatch', l.principal_mismatch),
+        (5, 'error', 'schedule_total_mismatch', l.total_mismatch),
+        (6, 'warning', 'schedule_missing', l.schedule_missing),
+        (7, 'warning', 'schedule_sequence_gap', l.sequence_gap),
+        (8, 'error', 'overpaid', l.overpaid),
+        (9, 'error', 'completed_not_paid', l.completed_not_paid),
+        (10, 'warning', 'paid_not_completed', l.paid_not_completed),
+        (11, 'warning', 'overdue', l.is_overdue),
+        (12, 'warning', 'overdue_status_stale', l.is_stale),
+        (15, 'error', 'unapproved_motor_financed', l.unapproved_motor)
+     ) AS f(ord, severity, code, fires)
+     WHERE (l.motor_missing OR l.contact_incomplete OR l.submitter_inactive OR l.principal_mismatch
+            OR l.total_mismatch OR l.schedule_missing OR l.sequence_gap OR l.overpaid OR l.completed_not_paid
+            OR l.paid_not_completed OR l.is_overdue OR l.is_stale OR l.unapproved_motor)
+       AND f.fires
     UNION ALL
     -- An installment marked paid with no payment, or a payment on an unpaid installment.
     SELECT DISTINCT ON (s.id)

@@ -8,51 +8,61 @@ WITH pay AS (
     @dup@
 ), checked AS (
     SELECT p.id, p.loan_application_id AS loan_id, p.schedule_id, p.amount, p.payment_date,
-           l.id AS loan_found, l.activated_at,
-           s.id AS schedule_found, s.loan_application_id AS schedule_loan_id, s.total_amount,
-           d.others
+           l.activated_at, s.loan_application_id AS schedule_loan_id, s.total_amount, d.others,
+           -- Each rule as a flag; rows with no flag set never reach the findings.
+           l.id IS NULL AS loan_missing,
+           s.id IS NULL AS installment_missing,
+           s.loan_application_id <> p.loan_application_id AS loan_mismatch,
+           p.payment_date > CURRENT_DATE AS future_date,
+           p.amount > 1.10 * s.total_amount AS exceeds,
+           (p.amount <> s.total_amount AND NOT p.amount > 1.10 * s.total_amount) AS differs,
+           d.others IS NOT NULL AS duplicate,
+           p.payment_date < l.activated_at::date AS before_activation
       FROM pay p
       LEFT JOIN @s@.loans_loanapplication l ON l.id = p.loan_application_id
       LEFT JOIN @s@.loans_paymentschedule s ON s.id = p.schedule_id
       LEFT JOIN dup d ON d.id = p.id
 )
-SELECT f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id, f.message, f.details
+SELECT f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id,
+       CASE f.code
+         WHEN 'loan_missing' THEN format('Payment references non-existent loan (ID: %s)', c.loan_id)
+         WHEN 'installment_missing' THEN format('Payment references non-existent installment (ID: %s)', c.schedule_id)
+         WHEN 'schedule_loan_mismatch'
+           THEN format('Payment is recorded on loan %s but its installment belongs to loan %s',
+                       c.loan_id, c.schedule_loan_id)
+         WHEN 'future_payment_date' THEN 'Payment date is in the future'
+         WHEN 'amount_exceeds_schedule'
+           THEN format('Payment amount (%s) exceeds scheduled amount (%s) by more than 10%%', c.amount, c.total_amount)
+         WHEN 'amount_differs_from_schedule'
+           THEN format('Payment amount (%s) differs from scheduled amount (%s)', c.amount, c.total_amount)
+         WHEN 'possible_duplicate' THEN format('Payment may duplicate payment(s) %s', array_to_string(c.others, ', '))
+         WHEN 'payment_before_activation' THEN 'Payment dated before the loan was activated'
+       END AS message,
+       CASE f.code
+         WHEN 'loan_missing' THEN jsonb_build_object('loan_id', c.loan_id)
+         WHEN 'installment_missing' THEN jsonb_build_object('schedule_id', c.schedule_id)
+         WHEN 'schedule_loan_mismatch'
+           THEN jsonb_build_object('loan_id', c.loan_id, 'schedule_id', c.schedule_id,
+                                   'schedule_loan_id', c.schedule_loan_id)
+         WHEN 'future_payment_date' THEN jsonb_build_object('payment_date', c.payment_date, 'today', CURRENT_DATE)
+         WHEN 'amount_exceeds_schedule' THEN jsonb_build_object('amount', c.amount, 'scheduled', c.total_amount)
+         WHEN 'amount_differs_from_schedule' THEN jsonb_build_object('amount', c.amount, 'scheduled', c.total_amount)
+         WHEN 'possible_duplicate' THEN jsonb_build_object('payment_ids', to_jsonb(c.others))
+         WHEN 'payment_before_activation'
+           THEN jsonb_build_object('payment_date', c.payment_date, 'activated_on', c.activated_at::date)
+       END AS details
   FROM checked c
  CROSS JOIN LATERAL (VALUES
-    (1, 'error', 'loan_missing',
-     CASE WHEN c.loan_found IS NULL
-          THEN format('Payment references non-existent loan (ID: %s)', c.loan_id) END,
-     jsonb_build_object('loan_id', c.loan_id)),
-    (2, 'error', 'installment_missing',
-     CASE WHEN c.schedule_found IS NULL
-          THEN format('Payment references non-existent installment (ID: %s)', c.schedule_id) END,
-     jsonb_build_object('schedule_id', c.schedule_id)),
-    (3, 'error', 'schedule_loan_mismatch',
-     CASE WHEN c.schedule_loan_id <> c.loan_id
-          THEN format('Payment is recorded on loan %s but its installment belongs to loan %s',
-                      c.loan_id, c.schedule_loan_id) END,
-     jsonb_build_object('loan_id', c.loan_id, 'schedule_id', c.schedule_id,
-                        'schedule_loan_id', c.schedule_loan_id)),
-    (4, 'error', 'future_payment_date',
-     CASE WHEN c.payment_date > CURRENT_DATE THEN 'Payment date is in the future' END,
-     jsonb_build_object('payment_date', c.payment_date, 'today', CURRENT_DATE)),
-    (5, 'warning', 'amount_exceeds_schedule',
-     CASE WHEN c.amount > 1.10 * c.total_amount
-          THEN format('Payment amount (%s) exceeds scheduled amount (%s) by more than 10%%',
-                      c.amount, c.total_amount) END,
-     jsonb_build_object('amount', c.amount, 'scheduled', c.total_amount)),
-    (6, 'warning', 'amount_differs_from_schedule',
-     CASE WHEN c.amount <> c.total_amount AND NOT c.amount > 1.10 * c.total_amount
-          THEN format('Payment amount (%s) differs from scheduled amount (%s)', c.amount, c.total_amount) END,
-     jsonb_build_object('amount', c.amount, 'scheduled', c.total_amount)),
-    (7, 'warning', 'possible_duplicate',
-     CASE WHEN c.others IS NOT NULL
-          THEN format('Payment may duplicate payment(s) %s', array_to_string(c.others, ', ')) END,
-     jsonb_build_object('payment_ids', to_jsonb(c.others))),
-    (8, 'warning', 'payment_before_activation',
-     CASE WHEN c.payment_date < c.activated_at::date
-          THEN 'Payment dated before the loan was activated' END,
-     jsonb_build_object('payment_date', c.payment_date, 'activated_on', c.activated_at::date))
- ) AS f(ord, severity, code, message, details)
- WHERE f.message IS NOT NULL
+    (1, 'error', 'loan_missing', c.loan_missing),
+    (2, 'error', 'installment_missing', c.installment_missing),
+    (3, 'error', 'schedule_loan_mismatch', c.loan_mismatch),
+    (4, 'error', 'future_payment_date', c.future_date),
+    (5, 'warning', 'amount_exceeds_schedule', c.exceeds),
+    (6, 'warning', 'amount_differs_from_schedule', c.differs),
+    (7, 'warning', 'possible_duplicate', c.duplicate),
+    (8, 'warning', 'payment_before_activation', c.before_activation)
+ ) AS f(ord, severity, code, fires)
+ WHERE (c.loan_missing OR c.installment_missing OR c.loan_mismatch OR c.future_date OR c.exceeds
+        OR c.differs OR c.duplicate OR c.before_activation)
+   AND f.fires
  ORDER BY c.id, f.severity, f.ord
