@@ -86,13 +86,11 @@ impl Table {
 
     /// The column's type, or `None` when the table has no such (live) column.
     pub fn column_type(&self, column: &str) -> Result<Option<pg_sys::Oid>> {
-        Spi::get_one_with_args::<pg_sys::Oid>(
+        select_one::<pg_sys::Oid>(
             "SELECT atttypid FROM pg_catalog.pg_attribute \
              WHERE attrelid = $1 AND attname = $2 AND attnum > 0 AND NOT attisdropped",
             &[self.oid.into(), column.into()],
         )
-        .or_else(no_row)
-        .map_err(spi_error)
     }
 
     /// The single integer primary-key column the row helpers address rows by.
@@ -131,6 +129,17 @@ pub fn quote_ident(ident: &str) -> String {
 
 pub fn quote_literal(s: &str) -> String {
     pgrx::spi::quote_literal(s)
+}
+
+/// The first column of the first row of a read-only query (None: no row or
+/// NULL). Read-only SPI, so it can run in a parallel worker and on a standby.
+pub fn select_one<T: FromDatum + IntoDatum>(
+    sql: &str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Result<Option<T>> {
+    Spi::connect(|c| c.select(sql, Some(1), args)?.first().get_one::<T>())
+        .or_else(no_row)
+        .map_err(spi_error)
 }
 
 /// A query that found no row answers NULLs (`None`s), not an error.

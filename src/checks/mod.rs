@@ -68,6 +68,14 @@ impl Family {
         )
     }
 
+    fn id_argument(self) -> &'static str {
+        match self {
+            Family::Loan => "loan_id",
+            Family::Payment => "payment_id",
+            Family::Inventory => "motor_id",
+        }
+    }
+
     fn table(self) -> &'static str {
         match self {
             Family::Loan => LOANS,
@@ -79,14 +87,13 @@ impl Family {
 
 /// The findings for one entity: its not-found row, or its family's rows.
 pub fn check_one(family: Family, id: Option<i64>) -> Result<Vec<Finding>> {
-    let id = id.ok_or_else(|| crate::errors::null_argument("id"))?;
+    let id = id.ok_or_else(|| crate::errors::null_argument(family.id_argument()))?;
     let schema = Schema::current()?;
     schema.require(family.tables())?;
-    let exists = Spi::get_one_with_args::<bool>(
+    let exists = crate::catalog::select_one::<bool>(
         &format!("SELECT EXISTS (SELECT FROM {}.{} WHERE id = $1)", schema.quoted, family.table()),
         &[id.into()],
-    )
-    .map_err(crate::catalog::spi_error)?
+    )?
     .unwrap_or(false);
     if !exists {
         return Ok(vec![family.not_found(id)]);
@@ -122,11 +129,14 @@ pub fn check_quick() -> Result<Stream> {
 /// A check function: SQL signature, the seed's row shape, and its body.
 /// (pgrx reads the return type from the tokens, so it is spelled out here once.)
 macro_rules! check_fn {
-    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($arg:ident: $ty:ty),*) => $body:expr) => {
+    // The id is spelled `Option<i64>` here, not passed in as a type, so that
+    // pgrx sees the Option and declares the function non-strict: a NULL id
+    // is an error, not an empty result.
+    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($arg:ident),*) => $body:expr) => {
         $(#[$doc])*
         #[pg_extern(stable, parallel_safe, security_invoker, name = $sql)]
         #[search_path(pg_catalog, pg_temp)]
-        pub fn $rust($($arg: $ty),*) -> TableIterator<
+        pub fn $rust($($arg: Option<i64>),*) -> TableIterator<
             'static,
             (
                 name!(severity, String),
@@ -144,15 +154,15 @@ macro_rules! check_fn {
 
 check_fn!(
     /// The findings for one loan (`loan_not_found` when there is no such loan).
-    check_loan_one as "check_loan_consistency" (loan_id: Option<i64>) => check_one(Family::Loan, loan_id)
+    check_loan_one as "check_loan_consistency" (loan_id) => check_one(Family::Loan, loan_id)
 );
 check_fn!(
     /// The loan rules over every loan, streamed.
     check_loan_all as "check_loan_consistency" () => check_all(Family::Loan)
 );
-check_fn!(check_payment_one as "check_payment_consistency" (payment_id: Option<i64>) => check_one(Family::Payment, payment_id));
+check_fn!(check_payment_one as "check_payment_consistency" (payment_id) => check_one(Family::Payment, payment_id));
 check_fn!(check_payment_all as "check_payment_consistency" () => check_all(Family::Payment));
-check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id: Option<i64>) => check_one(Family::Inventory, motor_id));
+check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id) => check_one(Family::Inventory, motor_id));
 check_fn!(check_inventory_all as "check_inventory_consistency" () => check_all(Family::Inventory));
 check_fn!(check_system_consistency as "check_system_consistency" () => check_system());
 check_fn!(check_quick_consistency as "check_quick_consistency" () => check_quick());
