@@ -2,38 +2,27 @@
 -- prefix: thin wrappers in public (on every default search_path). Their
 -- bodies name everything schema-qualified, so they need no pinned
 -- search_path, and being plain SQL they are inlined and keep streaming.
-CREATE FUNCTION public.check_loan_consistency(loan_id bigint)
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_loan_consistency(loan_id) $$;
-CREATE FUNCTION public.check_loan_consistency()
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_loan_consistency() $$;
-CREATE FUNCTION public.check_payment_consistency(payment_id bigint)
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_payment_consistency(payment_id) $$;
-CREATE FUNCTION public.check_payment_consistency()
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_payment_consistency() $$;
-CREATE FUNCTION public.check_inventory_consistency(motor_id bigint)
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_inventory_consistency(motor_id) $$;
-CREATE FUNCTION public.check_inventory_consistency()
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_inventory_consistency() $$;
-CREATE FUNCTION public.check_system_consistency()
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_system_consistency() $$;
-CREATE FUNCTION public.check_quick_consistency()
-    RETURNS TABLE (severity text, code text, entity text, entity_id bigint, message text, details jsonb)
-    LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
-    AS $$ SELECT * FROM motofinai.check_quick_consistency() $$;
+-- (Created by EXECUTE, they still belong to the extension.)
+DO $$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN SELECT * FROM (VALUES
+        ('check_loan_consistency', 'loan_id bigint', 'loan_id'),
+        ('check_loan_consistency', '', ''),
+        ('check_payment_consistency', 'payment_id bigint', 'payment_id'),
+        ('check_payment_consistency', '', ''),
+        ('check_inventory_consistency', 'motor_id bigint', 'motor_id'),
+        ('check_inventory_consistency', '', ''),
+        ('check_system_consistency', '', ''),
+        ('check_quick_consistency', '', '')) AS v(name, params, args)
+    LOOP
+        EXECUTE format(
+            'CREATE FUNCTION public.%I(%s) RETURNS TABLE (severity text, code text, entity text, entity_id bigint, '
+            'message text, details jsonb) LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER '
+            'AS %L', f.name, f.params, format('SELECT * FROM motofinai.%I(%s)', f.name, f.args));
+    END LOOP;
+END $$;
 CREATE FUNCTION public.consistency_report(scope text, id bigint DEFAULT NULL) RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE SECURITY INVOKER
     AS $$ SELECT motofinai.consistency_report(scope, id) $$;
