@@ -5,6 +5,7 @@
 //! restricted to one id, which the tables' indexes serve. Checking (the
 //! queries, streamed by [`stream`]) is kept apart from reporting ([`report`]).
 
+mod fix;
 pub mod report;
 pub mod stream;
 mod system;
@@ -113,10 +114,16 @@ pub fn check_system() -> Result<Stream> {
     let schema = Schema::current()?;
     schema.require(&tables::ALL[..7])?;
     let mut queries = system::structural(&schema)?;
-    for family in [Family::Loan, Family::Payment, Family::Inventory] {
-        queries.push(family.query(&schema, None));
-    }
+    queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(&schema, None)));
     Ok(Stream::new(queries))
+}
+
+/// The system section's own part: orphans, foreign keys, duplicates and
+/// versioning triggers (the system check is this plus the three families).
+pub fn check_structure() -> Result<Stream> {
+    let schema = Schema::current()?;
+    schema.require(&tables::ALL[..7])?;
+    Ok(Stream::new(system::structural(&schema)?))
 }
 
 /// The cheap, critical subset the command runs with no scope.
@@ -166,6 +173,11 @@ check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id) => che
 check_fn!(check_inventory_all as "check_inventory_consistency" () => check_all(Family::Inventory));
 check_fn!(check_system_consistency as "check_system_consistency" () => check_system());
 check_fn!(check_quick_consistency as "check_quick_consistency" () => check_quick());
+check_fn!(
+    /// The system check without the families: what `check_consistency --all`
+    /// runs as its own phase.
+    check_structural_consistency as "check_structural_consistency" () => check_structure()
+);
 
 /// Create the index the single-payment check needs and Django's schema lacks
 /// (on `payments_payment.reference`, for duplicate references). Idempotent.

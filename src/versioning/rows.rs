@@ -101,7 +101,7 @@ fn get_for_update(
     lock_row(tbl, id, expected_version, nowait).or_raise()
 }
 
-fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<i64>, nowait: Option<bool>) -> Result<JsonB> {
+pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<i64>, nowait: Option<bool>) -> Result<JsonB> {
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
     let nowait = required(nowait, "nowait")?;
@@ -139,7 +139,7 @@ fn safe_update_with_version(
     update_row(tbl, id, current_version, update_fields).or_raise()
 }
 
-fn update_row(tbl: Option<Regclass>, id: Option<i64>, current: Option<i64>, fields: Option<JsonB>) -> Result<JsonB> {
+pub(crate) fn update_row(tbl: Option<Regclass>, id: Option<i64>, current: Option<i64>, fields: Option<JsonB>) -> Result<JsonB> {
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
     let current = required(current, "current_version")?;

@@ -1,0 +1,133 @@
+//! The connection (URL, DATABASE_URL or the libpq variables) and the calls
+//! into the extension.
+
+use crate::report::{Finding, Fix};
+use postgres::{Client, Config, NoTls};
+use std::time::Duration;
+
+/// The oldest extension version whose functions this command calls.
+const MIN_EXTENSION_VERSION: &str = "0.1.0";
+
+pub fn connect(url: Option<&str>) -> Result<Client, String> {
+    let config = match url {
+        Some(url) => url.parse::<Config>().map_err(|e| format!("invalid database URL: {e}"))?,
+        None => from_libpq_env(),
+    };
+    let mut config = config;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    config.application_name("check_consistency");
+    config.connect(NoTls).map_err(|e| format!("could not connect to the database: {}", chain(&e)))
+}
+
+/// The libpq environment: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,
+/// with libpq's defaults (Debian's socket directory, the login name).
+fn from_libpq_env() -> Config {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut config = Config::new();
+    let host = var("PGHOST").unwrap_or_else(|| {
+        if std::path::Path::new("/var/run/postgresql").is_dir() { "/var/run/postgresql".into() } else { "localhost".into() }
+    });
+    for h in host.split(',') {
+        config.host(h);
+    }
+    if let Some(port) = var("PGPORT").and_then(|p| p.parse().ok()) {
+        config.port(port);
+    }
+    let user = var("PGUSER").or_else(|| var("USER")).unwrap_or_else(|| "postgres".into());
+    config.dbname(&var("PGDATABASE").unwrap_or_else(|| user.clone()));
+    config.user(&user);
+    if let Some(password) = var("PGPASSWORD") {
+        config.password(password);
+    }
+    if let Some(timeout) = var("PGCONNECT_TIMEOUT").and_then(|t| t.parse().ok()) {
+        config.connect_timeout(Duration::from_secs(timeout));
+    }
+    config
+}
+
+/// An error with its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+fn server(e: postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("server error {}: {}", db.code().code(), db.message()),
+        None => chain(&e),
+    }
+}
+
+pub fn require_extension(client: &mut Client) -> Result<(), String> {
+    let row = client
+        .query_opt(
+            "SELECT e.extversion, current_database() FROM pg_extension e WHERE e.extname = 'motofinai_consistency'",
+            &[],
+        )
+        .map_err(server)?;
+    let Some(row) = row else {
+        let db: String = client.query_one("SELECT current_database()", &[]).map_err(server)?.get(0);
+        return Err(format!(
+            "database \"{db}\" does not have the motofinai_consistency extension (run CREATE EXTENSION motofinai_consistency)"
+        ));
+    };
+    let version: String = row.get(0);
+    if numbers(&version) < numbers(MIN_EXTENSION_VERSION) {
+        return Err(format!(
+            "the motofinai_consistency extension is version {version}; this command needs {MIN_EXTENSION_VERSION} or later \
+             (run ALTER EXTENSION motofinai_consistency UPDATE)"
+        ));
+    }
+    Ok(())
+}
+
+fn numbers(version: &str) -> Vec<u64> {
+    version.split(|c: char| !c.is_ascii_digit()).filter_map(|p| p.parse().ok()).collect()
+}
+
+pub fn findings(client: &mut Client, function: &str, id: Option<i64>) -> Result<Vec<Finding>, String> {
+    let sql = format!("SELECT severity, code, entity, entity_id, message, details FROM {function}");
+    let rows = match id {
+        Some(id) => client.query(&sql, &[&id]),
+        None => client.query(&sql, &[]),
+    }
+    .map_err(server)?;
+    Ok(rows
+        .iter()
+        .map(|r| Finding {
+            severity: r.get(0),
+            code: r.get(1),
+            entity: r.get(2),
+            entity_id: r.get(3),
+            message: r.get(4),
+            details: r.get(5),
+        })
+        .collect())
+}
+
+/// fix_consistency: planned, or applied in one transaction (the extension
+/// re-checks before it returns, so a repair that did not take rolls back).
+pub fn fixes(client: &mut Client, scope: &str, id: Option<i64>, apply: bool) -> Result<Vec<Fix>, String> {
+    let mut tx = client.transaction().map_err(server)?;
+    let rows = tx
+        .query(
+            "SELECT code, entity, entity_id, summary, changes FROM motofinai.fix_consistency($1, $2, $3)",
+            &[&scope, &id, &apply],
+        )
+        .map_err(server)?;
+    tx.commit().map_err(server)?;
+    Ok(rows
+        .iter()
+        .map(|r| Fix { code: r.get(0), entity: r.get(1), entity_id: r.get(2), summary: r.get(3), changes: r.get(4) })
+        .collect())
+}

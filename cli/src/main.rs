@@ -1,0 +1,184 @@
+//! `check_consistency`: the Motofinai consistency-check command, for cron and
+//! for people. The extension knows the rules; this only asks it and reports.
+//!
+//! Exit codes: 0 no errors (warnings allowed), 1 errors found, 2 usage,
+//! connection or server failure.
+
+mod db;
+mod report;
+
+use clap::Parser;
+use report::{Finding, Output, Phase};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "check_consistency",
+    version,
+    about = "Check the Motofinai data for consistency (runs the motofinai_consistency extension's checks)",
+    after_help = "With no scope, runs the quick check. Connection: --database-url, else DATABASE_URL, \
+                  else the libpq PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE variables.\n\
+                  Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage, connection or server failure."
+)]
+struct Args {
+    /// PostgreSQL connection URL, e.g. postgresql://user@host/motofinai
+    #[arg(short = 'd', long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Check one loan
+    #[arg(long, value_name = "ID", group = "scope")]
+    loan: Option<i64>,
+    /// Check one payment
+    #[arg(long, value_name = "ID", group = "scope")]
+    payment: Option<i64>,
+    /// Check one motor (and its stock batch)
+    #[arg(long, value_name = "ID", group = "scope")]
+    motor: Option<i64>,
+    /// Check everything: the system check, phase by phase
+    #[arg(long, group = "scope")]
+    all: bool,
+    /// The quick check (the default when no scope is given)
+    #[arg(long, group = "scope")]
+    quick: bool,
+    /// Every finding with its code and details, and timings per phase
+    #[arg(short, long)]
+    verbose: bool,
+    /// Show the safe repairs for the findings and apply them (asks first on a terminal)
+    #[arg(long)]
+    fix: bool,
+    /// With --fix: apply without asking (for cron)
+    #[arg(short = 'y', long, requires = "fix")]
+    yes: bool,
+    /// One JSON document instead of text
+    #[arg(long)]
+    json: bool,
+    /// No colors, even on a terminal
+    #[arg(long)]
+    no_color: bool,
+    /// Findings listed per severity in the text output
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
+}
+
+/// What to check, as the extension names it.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope {
+    Quick,
+    All,
+    Loan(i64),
+    Payment(i64),
+    Motor(i64),
+}
+
+impl Scope {
+    fn of(args: &Args) -> Scope {
+        match (args.loan, args.payment, args.motor, args.all) {
+            (Some(id), ..) => Scope::Loan(id),
+            (_, Some(id), ..) => Scope::Payment(id),
+            (_, _, Some(id), _) => Scope::Motor(id),
+            (.., true) => Scope::All,
+            _ => Scope::Quick,
+        }
+    }
+
+    /// fix_consistency's (scope, id).
+    fn fix_args(self) -> (&'static str, Option<i64>) {
+        match self {
+            Scope::Quick => ("quick", None),
+            Scope::All => ("system", None),
+            Scope::Loan(id) => ("loan", Some(id)),
+            Scope::Payment(id) => ("payment", Some(id)),
+            Scope::Motor(id) => ("motor", Some(id)),
+        }
+    }
+
+    /// The phases: (header, query, id).
+    fn phases(self) -> Vec<(String, &'static str, Option<i64>)> {
+        match self {
+            Scope::Quick => vec![("Running quick consistency check...".into(), "motofinai.check_quick_consistency()", None)],
+            Scope::All => vec![
+                ("Checking system structure...".into(), "motofinai.check_structural_consistency()", None),
+                ("Checking all loans...".into(), "motofinai.check_loan_consistency()", None),
+                ("Checking all payments...".into(), "motofinai.check_payment_consistency()", None),
+                ("Checking inventory...".into(), "motofinai.check_inventory_consistency()", None),
+            ],
+            Scope::Loan(id) => vec![(format!("Checking loan {id}..."), "motofinai.check_loan_consistency($1)", Some(id))],
+            Scope::Payment(id) => {
+                vec![(format!("Checking payment {id}..."), "motofinai.check_payment_consistency($1)", Some(id))]
+            }
+            Scope::Motor(id) => {
+                vec![(format!("Checking motor {id}..."), "motofinai.check_inventory_consistency($1)", Some(id))]
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let color = !args.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    console::set_colors_enabled(color);
+    console::set_colors_enabled_stderr(color);
+    match run(&args) {
+        Ok(errors) if errors > 0 => ExitCode::from(1),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("check_consistency: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Run the check (and the fixes); the number of errors that remain.
+fn run(args: &Args) -> Result<usize, String> {
+    let mut client = db::connect(args.database_url.as_deref())?;
+    db::require_extension(&mut client)?;
+    let scope = Scope::of(args);
+    let mut out = Output::new(args.verbose, args.limit, args.json);
+    out.start();
+    let phases = check(&mut client, scope, &mut out)?;
+    if !args.fix {
+        return Ok(out.finish(&phases, true));
+    }
+    let (name, id) = scope.fix_args();
+    let planned = db::fixes(&mut client, name, id, false)?;
+    out.fixes("Planned fixes:", &planned);
+    if planned.is_empty() {
+        return Ok(out.finish(&phases, false));
+    }
+    if !(args.yes || (!args.json && confirm(planned.len())?)) {
+        out.note("Fixes not applied: confirm on a terminal, or pass --yes.");
+        return Ok(out.finish(&phases, false));
+    }
+    let applied = db::fixes(&mut client, name, id, true)?;
+    out.fixes("Applied fixes:", &applied);
+    out.note("Re-checking after fixes...");
+    let after = check(&mut client, scope, &mut out)?;
+    Ok(out.finish(&after, false))
+}
+
+fn check(client: &mut postgres::Client, scope: Scope, out: &mut Output) -> Result<Vec<Phase>, String> {
+    let mut phases = Vec::new();
+    for (header, query, id) in scope.phases() {
+        let progress = report::progress(&header, matches!(scope, Scope::All) && !out.json);
+        let started = Instant::now();
+        let findings: Vec<Finding> = db::findings(client, query, id)?;
+        progress.finish_and_clear();
+        let phase = Phase { header, findings, elapsed: started.elapsed() };
+        out.phase(&phase);
+        phases.push(phase);
+    }
+    Ok(phases)
+}
+
+/// Ask on the terminal; without one, never apply.
+fn confirm(n: usize) -> Result<bool, String> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    print!("Apply {n} fix(es)? [y/N] ");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| e.to_string())?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
