@@ -62,6 +62,12 @@ run_suite() { # run_suite DIR RUNNER
 run_suite regress "$PGXS_TEST/regress/pg_regress"
 run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress"
 
+log "check_consistency command"
+set +e
+(cd "$ROOT" && PGHOST="$WORK/cluster" PGPORT="$PORT" PGUSER=postgres cargo test -p check_consistency)
+record "check_consistency" $?
+set -e
+
 log "lost-update workload"
 set +e
 PGHOST="$WORK/cluster" PGPORT="$PORT" bash "$ROOT/tests/lost_update/run.sh"

@@ -1,0 +1,302 @@
+//! The command against a real PostgreSQL 15 server with the extension
+//! installed. scripts/test.sh starts a throwaway cluster and points these
+//! tests at it through PGHOST and PGPORT (as the postgres user); each test
+//! binary builds its own databases there from the project's DDL and the
+//! dataset generator (2,000 loans, one injected case of every defect).
+
+use postgres::{Client, NoTls};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const DB: &str = "mfc_cli";
+const FIX_DB: &str = "mfc_cli_fix";
+const NO_EXTENSION_DB: &str = "mfc_cli_noext";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn server() -> (String, String) {
+    let host = std::env::var("PGHOST").expect("PGHOST must point at a test cluster (scripts/test.sh starts one)");
+    let port = std::env::var("PGPORT").unwrap_or_else(|_| "5432".into());
+    (host, port)
+}
+
+fn client(db: &str) -> Client {
+    if db != "postgres" {
+        setup();
+    }
+    let (host, port) = server();
+    Client::connect(&format!("host={host} port={port} user=postgres dbname={db}"), NoTls).expect("connect")
+}
+
+fn psql(db: &str, args: &[&str]) {
+    let (host, port) = server();
+    let status = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", &host, "-p", &port, "-U", "postgres", "-d", db])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("psql");
+    assert!(status.success(), "psql {args:?} failed");
+}
+
+/// Build a database with the Motofinai tables, generated data with one case
+/// of every defect, and (unless `extension` is false) the extension.
+fn build(db: &str, extension: bool) {
+    let mut admin = client("postgres");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+    let fixtures = root().join("tests");
+    psql(db, &["-f", fixtures.join("fixtures/motofinai_schema.sql").to_str().unwrap()]);
+    if extension {
+        psql(db, &["-c", "CREATE EXTENSION motofinai_consistency"]);
+        psql(db, &["-f", fixtures.join("generator/generate.sql").to_str().unwrap()]);
+        psql(db, &["-c", "SELECT motofinai_gen.generate(2000)", "-c", "SELECT motofinai_gen.inject(1)", "-c", "ANALYZE"]);
+    }
+}
+
+fn setup() {
+    static READY: OnceLock<()> = OnceLock::new();
+    READY.get_or_init(|| {
+        build(DB, true);
+        build(FIX_DB, true);
+        build(NO_EXTENSION_DB, false);
+    });
+}
+
+/// Run the command on a database; stdin is not a terminal.
+fn run(db: &str, args: &[&str]) -> Output {
+    setup();
+    let (host, port) = server();
+    Command::new(env!("CARGO_BIN_EXE_check_consistency"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("PGHOST", host)
+        .env("PGPORT", port)
+        .env("PGUSER", "postgres")
+        .env("PGDATABASE", db)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run check_consistency")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn expected(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected").join(name)).unwrap()
+}
+
+/// An id the generator made with no finding (a pending loan, id % 20 = 0).
+const CLEAN_LOAN: &str = "1980";
+
+#[test]
+fn quick_check_is_the_default_and_prints_the_seed_format() {
+    let o = run(DB, &[]);
+    assert_eq!(stdout(&o), expected("quick.txt"));
+    assert_eq!(o.status.code(), Some(1), "errors were found");
+    assert_eq!(stdout(&run(DB, &["--quick"])), stdout(&o));
+}
+
+#[test]
+fn a_clean_loan_has_no_issues_and_exits_0() {
+    let o = run(DB, &["--loan", CLEAN_LOAN]);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "Starting consistency checks...\n\nChecking loan {CLEAN_LOAN}...\n✓ No issues found\n\n{}\n\
+             Consistency check completed\nErrors found: 0\nWarnings found: 0\n",
+            "=".repeat(50)
+        )
+    );
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn loan_payment_and_motor_scopes_report_their_findings() {
+    let mut db = client(DB);
+    let mut id = |code: &str| -> i64 {
+        db.query_one("SELECT entity_id FROM motofinai_gen.expected WHERE code = $1 ORDER BY entity_id LIMIT 1", &[&code])
+            .unwrap()
+            .get(0)
+    };
+    let (loan, payment, motor) = (id("overpaid"), id("future_payment_date"), id("invalid_vin"));
+    let warning_only = id("submitter_inactive");
+    let o = run(DB, &["--loan", &loan.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(text.contains(&format!("Checking loan {loan}...\n✗ 1 error(s) found:\n    - Total paid (")), "{text}");
+    assert!(text.ends_with("Errors found: 1\nWarnings found: 0\n\nRun with --fix to attempt automatic fixes\n"), "{text}");
+
+    let o = run(DB, &["--payment", &payment.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains(&format!("Checking payment {payment}...\n✗ 1 error(s) found:\n    - Payment date is in the future\n")));
+
+    let o = run(DB, &["--motor", &motor.to_string()]);
+    assert_eq!(o.status.code(), Some(0), "a warning alone exits 0");
+    assert!(stdout(&o).contains(&format!("Checking motor {motor}...\n⚠ 1 warning(s) found:\n    - VIN VIN-{motor} is not a valid 17-character VIN\n")));
+
+    let o = run(DB, &["--loan", &warning_only.to_string()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!stdout(&o).contains("--fix"), "no fix hint without errors");
+
+    let o = run(DB, &["--loan", "99999999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("✗ 1 error(s) found:\n    - Loan 99999999 not found\n"));
+}
+
+#[test]
+fn all_runs_every_phase_and_limit_cuts_the_lists() {
+    let o = run(DB, &["--all", "--limit", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    for header in ["Checking system structure...", "Checking all loans...", "Checking all payments...", "Checking inventory..."] {
+        assert!(text.contains(&format!("\n{header}\n")), "missing {header}: {text}");
+    }
+    let mut db = client(DB);
+    let report: Value = db.query_one("SELECT consistency_report('system')", &[]).unwrap().get(0);
+    let errors = report["errors"].as_array().unwrap().len();
+    let warnings = report["warnings"].as_array().unwrap().len();
+    assert!(text.contains(&format!("Errors found: {errors}\nWarnings found: {warnings}\n")), "{text}");
+    // 22 loan-family errors, two listed: "... and 20 more".
+    let loans: i64 = db
+        .query_one("SELECT count(*) FROM check_loan_consistency() WHERE severity = 'error'", &[])
+        .unwrap()
+        .get(0);
+    assert!(text.contains(&format!("✗ {loans} error(s) found:\n    - ")), "{text}");
+    assert!(text.contains(&format!("    ... and {} more\n", loans - 2)), "{text}");
+    assert!(stderr(&o).is_empty(), "no progress output without a terminal");
+}
+
+#[test]
+fn json_is_one_document_in_the_seed_format_with_counts_and_codes() {
+    let o = run(DB, &["--all", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let doc: Value = serde_json::from_str(&stdout(&o)).expect("one JSON document");
+    let mut db = client(DB);
+    let report: Value = db.query_one("SELECT consistency_report('system')", &[]).unwrap().get(0);
+    assert_eq!(doc["errors"], report["errors"]);
+    assert_eq!(doc["warnings"], report["warnings"]);
+    assert_eq!(doc["counts"]["errors"].as_u64().unwrap() as usize, report["errors"].as_array().unwrap().len());
+    assert_eq!(doc["codes"]["duplicate_vin"], 2);
+    assert_eq!(doc["codes"]["future_payment_date"], 1);
+    let finding = doc["findings"].as_array().unwrap().iter().find(|f| f["code"] == "overpaid").unwrap();
+    assert_eq!(finding["entity"], "loan");
+    assert!(finding["details"]["paid"].is_number());
+    assert_eq!(doc["phases"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn verbose_shows_codes_details_and_timings() {
+    let o = run(DB, &["--verbose"]);
+    let text = stdout(&o);
+    assert!(text.contains("    - [orphaned_rows] 1 orphaned row(s) in payments_payment"), "{text}");
+    assert!(text.contains("\"first_ids\""), "{text}");
+    assert!(text.contains(" ms)\n"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colors off a terminal");
+    assert!(!stdout(&run(DB, &["--no-color", "--verbose"])).contains('\u{1b}'));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [&["--loan", "1", "--all"][..], &["--payment", "abc"], &["--yes"], &["--nope"]] {
+        let o = run(DB, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+}
+
+#[test]
+fn an_unreachable_server_exits_2_with_a_clear_message() {
+    let o = run(DB, &["--database-url", "postgresql://postgres@127.0.0.1:1/mfc"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("check_consistency: could not connect to the database:"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+}
+
+#[test]
+fn a_database_without_the_extension_exits_2() {
+    let o = run(NO_EXTENSION_DB, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        format!("check_consistency: database \"{NO_EXTENSION_DB}\" does not have the motofinai_consistency extension \
+                 (run CREATE EXTENSION motofinai_consistency)\n")
+    );
+}
+
+#[test]
+fn the_url_and_database_url_select_the_database() {
+    let (host, port) = server();
+    let url = format!("postgresql://postgres@{}:{port}/{DB}", host.replace('/', "%2F"));
+    let o = run(NO_EXTENSION_DB, &["-d", &url, "--loan", CLEAN_LOAN]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_check_consistency"))
+        .args(["--loan", CLEAN_LOAN])
+        .env("DATABASE_URL", &url)
+        .env("PGDATABASE", NO_EXTENSION_DB)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// The fixable findings (code, id) as the extension sees them.
+fn fixable(db: &mut Client) -> Vec<(String, i64)> {
+    db.query("SELECT code, entity_id FROM motofinai.fix_consistency('system') ORDER BY 1, 2", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[test]
+fn fix_round_trip() {
+    let mut db = client(FIX_DB);
+    let before = fixable(&mut db);
+    // One stale overdue status, one unapplied payment, one paid loan left active.
+    assert_eq!(before.len(), 3, "{before:?}");
+    let snapshot = "SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM loans_paymentschedule t";
+    let data: String = db.query_one(snapshot, &[]).unwrap().get(0);
+
+    // Without a terminal and without --yes: the plan only.
+    let o = run(FIX_DB, &["--all", "--fix"]);
+    let text = stdout(&o);
+    let planned = text.split("\nPlanned fixes:\n").nth(1).expect("planned").split("\n\n").next().unwrap();
+    assert_eq!(planned.lines().count(), 3, "{text}");
+    assert!(text.contains("\nFixes not applied: confirm on a terminal, or pass --yes.\n"), "{text}");
+    assert_eq!(fixable(&mut db), before, "a dry run changes nothing");
+    let unchanged: String = db.query_one(snapshot, &[]).unwrap().get(0);
+    assert_eq!(unchanged, data);
+
+    // --yes applies exactly the planned repairs, then re-checks.
+    let o = run(FIX_DB, &["--all", "--fix", "--yes"]);
+    let text = stdout(&o);
+    let applied = text.split("\nApplied fixes:\n").nth(1).expect("applied").split("\n\n").next().unwrap();
+    assert_eq!(applied.lines().count(), 3, "{text}");
+    for (code, id) in &before {
+        assert!(applied.contains(&format!("[{code}] ")) && applied.contains(&format!(" {id}: ")), "{code} {id}: {applied}");
+    }
+    assert!(text.contains("\nRe-checking after fixes...\n"), "{text}");
+    assert!(fixable(&mut db).is_empty());
+    let remaining: i64 = db
+        .query_one(
+            "SELECT count(*) FROM check_system_consistency() \
+             WHERE code IN ('overdue_status_stale', 'payment_not_applied', 'paid_not_completed')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(remaining, 0);
+
+    // A second run finds nothing to fix.
+    let o = run(FIX_DB, &["--all", "--fix", "--yes"]);
+    assert!(stdout(&o).contains("\nNo automatic fixes available.\n"));
+}
