@@ -147,7 +147,11 @@ fn run(args: &Args) -> Result<usize, String> {
         return Ok(out.finish(&phases, false));
     }
     if !(args.yes || (!args.json && confirm(planned.len())?)) {
-        out.note("Fixes not applied: confirm on a terminal, or pass --yes.");
+        out.note(if std::io::stdin().is_terminal() && !args.json {
+            "Fixes not applied."
+        } else {
+            "Fixes not applied: no terminal to confirm on; pass --yes to apply them."
+        });
         return Ok(out.finish(&phases, false));
     }
     let applied = db::fixes(&mut client, name, id, true)?;

@@ -271,7 +271,7 @@ fn fix_round_trip() {
     let text = stdout(&o);
     let planned = text.split("\nPlanned fixes:\n").nth(1).expect("planned").split("\n\n").next().unwrap();
     assert_eq!(planned.lines().count(), 3, "{text}");
-    assert!(text.contains("\nFixes not applied: confirm on a terminal, or pass --yes.\n"), "{text}");
+    assert!(text.contains("\nFixes not applied: no terminal to confirm on; pass --yes to apply them.\n"), "{text}");
     assert_eq!(fixable(&mut db), before, "a dry run changes nothing");
     let unchanged: String = db.query_one(snapshot, &[]).unwrap().get(0);
     assert_eq!(unchanged, data);
