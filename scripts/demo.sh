@@ -26,7 +26,7 @@ sql -c "CREATE EXTENSION motofinai_consistency" >/dev/null
 for t in loans_loanapplication loans_paymentschedule payments_payment inventory_motor; do
     sql -c "SELECT motofinai.enable_versioning('$t')" >/dev/null
 done
-sql -c "SELECT table_name, version_column, protocol, strict, trigger_enabled FROM motofinai.versioned_tables ORDER BY 1::text"
+sql -c "SELECT table_name, version_column, protocol, strict, trigger_enabled FROM motofinai.versioned_tables ORDER BY table_name::text"
 
 say "Two clerks open loan 1 at the same time (two sessions, each reads the row):"
 read_a=$(sql -At -c "SELECT version FROM loans_loanapplication WHERE id = 1")

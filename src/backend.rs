@@ -23,3 +23,41 @@ impl<T> BackendLocal<T> {
         unsafe { (*self.0.get()).get_or_insert_with(init) }
     }
 }
+
+/// What a row trigger resolved once for one trigger (by trigger OID), kept
+/// for the backend and dropped when its table's relcache entry is
+/// invalidated (ALTER TABLE, CREATE OR REPLACE TRIGGER, ...). A handful of
+/// tables carry our triggers, so a short vector beats a hash map.
+pub struct TriggerCache<T: Copy + 'static>(BackendLocal<Vec<(pgrx::pg_sys::Oid, pgrx::pg_sys::Oid, T)>>);
+
+impl<T: Copy + 'static> TriggerCache<T> {
+    pub const fn new() -> Self {
+        TriggerCache(BackendLocal::new())
+    }
+
+    /// The entry for a trigger of a relation, resolving it on a miss.
+    pub fn get<E>(
+        &'static self,
+        tgoid: pgrx::pg_sys::Oid,
+        relid: pgrx::pg_sys::Oid,
+        resolve: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let entries = self.0.get(Vec::new);
+        if let Some((_, _, e)) = entries.iter().find(|(t, _, _)| *t == tgoid) {
+            return Ok(*e);
+        }
+        let entry = resolve()?;
+        self.0.get(Vec::new).push((tgoid, relid, entry));
+        Ok(entry)
+    }
+
+    /// Forget a relation's entries (all of them for InvalidOid).
+    pub fn invalidate(&'static self, relid: pgrx::pg_sys::Oid) {
+        let entries = self.0.get(Vec::new);
+        if relid == pgrx::pg_sys::InvalidOid {
+            entries.clear();
+        } else {
+            entries.retain(|(_, r, _)| *r != relid);
+        }
+    }
+}

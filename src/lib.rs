@@ -6,6 +6,7 @@
 mod backend;
 mod catalog;
 mod checks;
+mod enforcement;
 mod errors;
 mod versioning;
 
@@ -28,6 +29,8 @@ pgrx::extension_sql_file!(
 pub extern "C-unwind" fn _PG_init() {
     versioning::trigger::register_invalidation();
     checks::tables::register_gucs();
+    enforcement::register_gucs();
+    enforcement::register_callbacks();
 }
 
 /// Hooks for `cargo pgrx test`.

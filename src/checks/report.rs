@@ -33,9 +33,9 @@ pub fn findings(scope: Option<&str>, id: Option<i64>) -> Result<Vec<Finding>> {
     }
 }
 
-pub fn to_report(findings: &[Finding]) -> Value {
+pub fn to_report<'a>(findings: impl IntoIterator<Item = &'a Finding> + Clone) -> Value {
     let messages = |severity: &str| -> Vec<Value> {
-        findings.iter().filter(|f| f.0 == severity).map(|f| Value::String(f.4.clone())).collect()
+        findings.clone().into_iter().filter(|f| f.0 == severity).map(|f| Value::String(f.4.clone())).collect()
     };
     json!({ "errors": messages("error"), "warnings": messages("warning") })
 }

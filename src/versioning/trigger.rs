@@ -7,7 +7,7 @@
 //! Catalog lookups happen only on the error path, to word the message.
 
 use super::{Options, Protocol};
-use crate::backend::BackendLocal;
+use crate::backend::TriggerCache;
 use crate::errors::{OrRaise, sqlstate, DbError, Result, VERSION_CONSTRAINT};
 use pgrx::pg_sys;
 use std::ffi::{c_int, CStr};
@@ -28,7 +28,7 @@ impl IntKind {
             _ => None,
         }
     }
-    fn read(self, d: pg_sys::Datum) -> i64 {
+    pub fn read(self, d: pg_sys::Datum) -> i64 {
         match self {
             IntKind::I16 => d.value() as i16 as i64,
             IntKind::I32 => d.value() as i32 as i64,
@@ -54,8 +54,6 @@ impl IntKind {
 /// What one trigger needs per row, resolved once.
 #[derive(Clone, Copy)]
 struct Entry {
-    tgoid: pg_sys::Oid,
-    relid: pg_sys::Oid,
     version_att: c_int,
     version_kind: IntKind,
     modified_att: c_int,
@@ -63,21 +61,11 @@ struct Entry {
     strict: bool,
 }
 
-/// Resolved triggers, looked up by trigger OID: a few versioned tables, so a
-/// short vector beats a hash map.
-static CACHE: BackendLocal<Vec<Entry>> = BackendLocal::new();
-
-fn cache() -> &'static mut Vec<Entry> {
-    CACHE.get(Vec::new)
-}
+static CACHE: TriggerCache<Entry> = TriggerCache::new();
 
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if relid == pg_sys::InvalidOid {
-        cache().clear();
-    } else {
-        cache().retain(|e| e.relid != relid);
-    }
+    CACHE.invalidate(relid);
 }
 
 pub fn register_invalidation() {
@@ -138,13 +126,8 @@ fn protocol_violation(msg: &str) -> DbError {
 }
 
 fn lookup(td: &pg_sys::TriggerData) -> Result<Entry> {
-    let tgoid = unsafe { (*td.tg_trigger).tgoid };
-    if let Some(e) = cache().iter().find(|e| e.tgoid == tgoid) {
-        return Ok(*e);
-    }
-    let entry = resolve(td)?;
-    cache().push(entry);
-    Ok(entry)
+    let (tgoid, relid) = unsafe { ((*td.tg_trigger).tgoid, (*td.tg_relation).rd_id) };
+    CACHE.get(tgoid, relid, || resolve(td))
 }
 
 /// Cache miss: read the trigger's arguments and find the columns.
@@ -178,8 +161,6 @@ fn resolve(td: &pg_sys::TriggerData) -> Result<Entry> {
         ));
     }
     Ok(Entry {
-        tgoid: trigger.tgoid,
-        relid: unsafe { (*td.tg_relation).rd_id },
         version_att,
         version_kind,
         modified_att,
@@ -188,7 +169,7 @@ fn resolve(td: &pg_sys::TriggerData) -> Result<Entry> {
     })
 }
 
-fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<(c_int, pg_sys::Oid)> {
+pub(crate) fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<(c_int, pg_sys::Oid)> {
     let natts = unsafe { (*desc).natts } as usize;
     let attrs = unsafe { (*desc).attrs.as_slice(natts) };
     attrs.iter().enumerate().find_map(|(i, a)| {
@@ -362,11 +343,11 @@ fn with_table(err: DbError, td: &pg_sys::TriggerData) -> DbError {
     err.table(&table_schema(td), &table_name(td))
 }
 
-fn table_name(td: &pg_sys::TriggerData) -> String {
+pub(crate) fn table_name(td: &pg_sys::TriggerData) -> String {
     unsafe { CStr::from_ptr((*(*td.tg_relation).rd_rel).relname.data.as_ptr()) }.to_string_lossy().into_owned()
 }
 
-fn table_schema(td: &pg_sys::TriggerData) -> String {
+pub(crate) fn table_schema(td: &pg_sys::TriggerData) -> String {
     unsafe {
         let nsp = pg_sys::get_namespace_name((*(*td.tg_relation).rd_rel).relnamespace);
         if nsp.is_null() { String::new() } else { CStr::from_ptr(nsp).to_string_lossy().into_owned() }

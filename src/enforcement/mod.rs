@@ -1,0 +1,336 @@
+//! Transaction safety: a transaction that would leave a loan inconsistent is
+//! rolled back at COMMIT, for every client.
+//!
+//! Two row triggers per table (loans, installments, payments):
+//! - `motofinai_enforce_mark` (plain AFTER ROW) notes the loans a row change
+//!   touches in a backend-local set: no SPI, no catalog lookup per row;
+//! - the constraint trigger `motofinai_consistency` (DEFERRABLE INITIALLY
+//!   DEFERRED) fires at COMMIT, or at `SET CONSTRAINTS ... IMMEDIATE`; its
+//!   first event checks every noted loan once, locking the loan row so that
+//!   concurrent transactions on one loan are checked one after the other.
+//!   Later events find nothing left to check.
+
+use crate::backend::{BackendLocal, TriggerCache};
+use crate::catalog::{quote_ident, quote_literal, spi_error};
+use crate::checks::report::{findings, to_report};
+use crate::checks::stream::Finding;
+use crate::checks::tables::{Schema, LOANS, PAYMENTS, SCHEDULE};
+use crate::checks::{check_one, Family};
+use crate::errors::{null_argument, sqlstate, DbError, OrRaise, Result};
+use crate::versioning::trigger::{find_column, IntKind};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::prelude::*;
+use std::collections::BTreeSet;
+use std::ffi::{c_int, CStr, CString};
+
+/// The constraint name of the deferred check: `SET CONSTRAINTS motofinai_consistency IMMEDIATE`.
+pub const CONSTRAINT: &str = "motofinai_consistency";
+const MARK_TRIGGER: &str = "motofinai_enforce_mark";
+
+/// The loan family's error codes.
+const DEFAULT_BLOCKING: &str = "motor_missing,principal_mismatch,schedule_total_mismatch,overpaid,\
+completed_not_paid,schedule_paid_without_payment,payment_not_applied,unapproved_motor_financed";
+
+static BLOCKING_CODES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"motor_missing,principal_mismatch,schedule_total_mismatch,overpaid,completed_not_paid,schedule_paid_without_payment,payment_not_applied,unapproved_motor_financed"));
+
+pub fn register_gucs() {
+    GucRegistry::define_string_guc(
+        c"motofinai.blocking_codes",
+        c"Finding codes that make motofinai_consistency roll a transaction back.",
+        c"Comma-separated; the default is the loan family's error codes. Warnings never block.",
+        &BLOCKING_CODES,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+fn blocking_codes() -> Vec<String> {
+    let raw = BLOCKING_CODES.get().map(|c| c.to_string_lossy().into_owned());
+    raw.as_deref()
+        .unwrap_or(DEFAULT_BLOCKING)
+        .split(',')
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Loans touched in this transaction and not yet checked.
+static TOUCHED: BackendLocal<BTreeSet<i64>> = BackendLocal::new();
+
+fn touched() -> &'static mut BTreeSet<i64> {
+    TOUCHED.get(BTreeSet::new)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE) {
+        touched().clear();
+    }
+}
+
+/// The loan-id column's attribute number and type, per trigger.
+static COLUMNS: TriggerCache<(c_int, IntKind)> = TriggerCache::new();
+
+#[pg_guard]
+unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    COLUMNS.invalidate(relid);
+}
+
+pub fn register_callbacks() {
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut());
+        pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0));
+    }
+}
+
+/// The trigger's data, if it was fired AFTER a row change.
+unsafe fn after_row<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> Result<&'a pg_sys::TriggerData> {
+    let context = unsafe { (*fcinfo).context };
+    let ok = !context.is_null() && unsafe { (*context).type_ } == pg_sys::NodeTag::T_TriggerData;
+    let td = ok.then(|| unsafe { &*(context as *const pg_sys::TriggerData) });
+    match td {
+        Some(td)
+            if td.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0
+                && td.tg_event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_AFTER =>
+        {
+            Ok(td)
+        }
+        _ => Err(DbError::new(
+            sqlstate::TRIGGER_PROTOCOL_VIOLATED,
+            format!("{name}() must be fired AFTER INSERT, UPDATE or DELETE FOR EACH ROW"),
+        )
+        .hint("Use motofinai.enforce_consistency() to install it.")),
+    }
+}
+
+/// The loans a row change touches: the old row's and the new row's.
+fn loans_of(td: &pg_sys::TriggerData) -> Result<[Option<i64>; 2]> {
+    let trigger = unsafe { &*td.tg_trigger };
+    let rel = td.tg_relation;
+    let (att, kind) = COLUMNS.get(trigger.tgoid, unsafe { (*rel).rd_id }, || {
+        let column = (trigger.tgnargs == 1)
+            .then(|| unsafe { CStr::from_ptr(*trigger.tgargs) }.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (att, ty) = find_column(unsafe { (*rel).rd_att }, &column).ok_or_else(|| {
+            DbError::new(sqlstate::UNDEFINED_COLUMN, format!("enforcement trigger's loan column \"{column}\" not found"))
+                .hint("Run motofinai.enforce_consistency() again.")
+        })?;
+        let kind = IntKind::of(ty).ok_or_else(|| {
+            DbError::new(sqlstate::DATATYPE_MISMATCH, format!("loan column \"{column}\" is not an integer"))
+        })?;
+        Ok::<_, DbError>((att, kind))
+    })?;
+    let desc = unsafe { (*rel).rd_att };
+    let read = |tuple: pg_sys::HeapTuple| -> Option<i64> {
+        if tuple.is_null() {
+            return None;
+        }
+        let mut null = false;
+        let d = unsafe { pg_sys::heap_getattr(tuple, att, desc, &mut null) };
+        (!null).then(|| kind.read(d))
+    };
+    let op = td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+    // trigtuple is the new row for INSERT, the old one for UPDATE and DELETE.
+    let new = if op == pg_sys::TRIGGER_EVENT_UPDATE { read(td.tg_newtuple) } else { None };
+    Ok([read(td.tg_trigtuple), new])
+}
+
+fn finfo() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_motofinai_enforce_mark() -> &'static pg_sys::Pg_finfo_record {
+    finfo()
+}
+
+/// `motofinai.enforcement_mark(loan_column)`: note the touched loans.
+///
+/// # Safety
+/// Called by the fmgr with a valid `fcinfo`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn motofinai_enforce_mark(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let outcome = unsafe {
+        pgrx::pgrx_extern_c_guard(|| {
+            let td = after_row(fcinfo, "motofinai.enforcement_mark")?;
+            touched().extend(loans_of(td)?.into_iter().flatten());
+            Ok(pg_sys::Datum::from(0))
+        })
+    };
+    outcome.or_raise()
+}
+
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_motofinai_enforce_check() -> &'static pg_sys::Pg_finfo_record {
+    finfo()
+}
+
+/// `motofinai.enforcement_check(loan_column)`: the deferred check.
+///
+/// # Safety
+/// Called by the fmgr with a valid `fcinfo`.
+#[no_mangle]
+pub unsafe extern "C-unwind" fn motofinai_enforce_check(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let outcome = unsafe {
+        pgrx::pgrx_extern_c_guard(|| {
+            after_row(fcinfo, "motofinai.enforcement_check")?;
+            check_touched()?;
+            Ok(pg_sys::Datum::from(0))
+        })
+    };
+    outcome.or_raise()
+}
+
+/// Check every touched loan once; the error lists those left inconsistent.
+fn check_touched() -> Result<()> {
+    let loans: Vec<i64> = std::mem::take(touched()).into_iter().collect();
+    if loans.is_empty() {
+        return Ok(());
+    }
+    let schema = Schema::current()?;
+    let codes = blocking_codes();
+    let mut failing = Vec::new();
+    for loan in loans {
+        // Serialize the commits that touch one loan: the later one checks
+        // what the earlier one committed.
+        let exists = Spi::get_one_with_args::<bool>(
+            &format!(
+                "SELECT true FROM {}.{} WHERE id = $1 FOR NO KEY UPDATE",
+                schema.quoted,
+                quote_ident(LOANS)
+            ),
+            &[loan.into()],
+        )
+        .or_else(crate::catalog::no_row)
+        .map_err(spi_error)?
+        .unwrap_or(false);
+        if !exists {
+            continue; // a deleted loan is not an inconsistent one
+        }
+        let found = check_one(Family::Loan, Some(loan))?;
+        if found.iter().any(|f| codes.contains(&f.1)) {
+            failing.push((loan, found));
+        }
+    }
+    if failing.is_empty() {
+        return Ok(());
+    }
+    Err(inconsistent(&schema, &failing, &codes))
+}
+
+/// The error: 23514 with constraint `motofinai_consistency`, the loans and
+/// first findings in the message, the seed's report in DETAIL.
+fn inconsistent(schema: &Schema, failing: &[(i64, Vec<Finding>)], codes: &[String]) -> DbError {
+    let ids: Vec<String> = failing.iter().map(|(id, _)| id.to_string()).collect();
+    let blocking: Vec<&Finding> =
+        failing.iter().flat_map(|(_, f)| f.iter()).filter(|f| codes.contains(&f.1)).collect();
+    let first: Vec<&str> = blocking.iter().take(3).map(|f| f.4.as_str()).collect();
+    let more = blocking.len().saturating_sub(first.len());
+    let noun = if ids.len() == 1 { "Loan" } else { "Loans" };
+    DbError::new(
+        sqlstate::CHECK_VIOLATION,
+        format!(
+            "{noun} {} would be left inconsistent: {}{}",
+            ids.join(", "),
+            first.join("; "),
+            if more > 0 { format!(" (and {more} more)") } else { String::new() }
+        ),
+    )
+    .detail(to_report(failing.iter().flat_map(|(_, f)| f.iter())).to_string())
+    .hint("The transaction cannot commit; correct the data in it, or check with motofinai.assert_consistent().")
+    .table(&schema.name, LOANS)
+    .constraint(CONSTRAINT)
+}
+
+/// Raise the enforcement error now if the entity has blocking findings
+/// (for a loan) or error-level findings (other scopes).
+#[pg_extern(volatile, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn assert_consistent(scope: Option<String>, id: Option<i64>) {
+    assert_scope(scope, id).or_raise()
+}
+
+fn assert_scope(scope: Option<String>, id: Option<i64>) -> Result<()> {
+    let scope = scope.ok_or_else(|| null_argument("scope"))?;
+    let id = id.ok_or_else(|| null_argument("id"))?;
+    let schema = Schema::current()?;
+    let found = findings(Some(&scope), Some(id))?;
+    let codes = if scope == "loan" {
+        blocking_codes()
+    } else {
+        found.iter().filter(|f| f.0 == "error").map(|f| f.1.clone()).collect()
+    };
+    if found.iter().any(|f| codes.contains(&f.1) && !f.1.ends_with("_not_found")) {
+        let mut err = inconsistent(&schema, &[(id, found)], &codes);
+        if scope != "loan" {
+            err.message = err.message.replacen("Loan", &capitalized(&scope), 1);
+        }
+        return Err(err);
+    }
+    Ok(())
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+/// Install (or, with false, remove) the deferred consistency check on the
+/// loan, installment and payment tables.
+#[pg_extern(volatile, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn enforce_consistency(enabled: default!(Option<bool>, true)) {
+    enforce(enabled).or_raise()
+}
+
+fn enforce(enabled: Option<bool>) -> Result<()> {
+    let enabled = enabled.ok_or_else(|| null_argument("enabled"))?;
+    let schema = Schema::current()?;
+    schema.require(&[LOANS, SCHEDULE, PAYMENTS])?;
+    for (table, column) in [(LOANS, "id"), (SCHEDULE, "loan_application_id"), (PAYMENTS, "loan_application_id")] {
+        let oid = schema.table(table).expect("required above");
+        let t = format!("{}.{}", schema.quoted, quote_ident(table));
+        for trigger in [MARK_TRIGGER, CONSTRAINT] {
+            let exists = crate::catalog::select_one::<bool>(
+                "SELECT true FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+                &[oid.into(), trigger.into()],
+            )?
+            .unwrap_or(false);
+            if exists {
+                Spi::run(&format!("DROP TRIGGER {trigger} ON {t}")).map_err(spi_error)?;
+            }
+        }
+        if enabled {
+            let arg = quote_literal(column);
+            Spi::run(&format!(
+                "CREATE TRIGGER {MARK_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {t} \
+                 FOR EACH ROW EXECUTE FUNCTION motofinai.enforcement_mark({arg})"
+            ))
+            .map_err(spi_error)?;
+            Spi::run(&format!(
+                "CREATE CONSTRAINT TRIGGER {CONSTRAINT} AFTER INSERT OR UPDATE OR DELETE ON {t} \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION motofinai.enforcement_check({arg})"
+            ))
+            .map_err(spi_error)?;
+        }
+    }
+    Ok(())
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION motofinai.enforcement_mark() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'motofinai_enforce_mark';
+CREATE FUNCTION motofinai.enforcement_check() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'motofinai_enforce_check';
+COMMENT ON FUNCTION motofinai.enforcement_check() IS
+    'Deferred loan consistency check; installed by motofinai.enforce_consistency()';
+"#,
+    name = "enforcement_triggers",
+    requires = ["config"],
+);
