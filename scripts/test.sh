@@ -39,8 +39,9 @@ as_root cp -r "$ROOT/tests" "$WORK/suite"
 as_root chown -R postgres: "$WORK/suite"
 conn=(--host="$WORK/cluster" --port="$PORT")
 
-run_suite() { # run_suite DIR RUNNER
+run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...]
     local dir="$WORK/suite/$1" runner="$2" tests status
+    shift 2
     if [ -d "$dir/specs" ]; then
         tests=$(cd "$dir/specs" && ls -- *.spec | sed 's/\.spec$//')
     else
@@ -48,7 +49,7 @@ run_suite() { # run_suite DIR RUNNER
     fi
     log "$1: $(echo $tests | wc -w) tests"
     set +e
-    (cd "$dir" && as_pg "$runner" "${conn[@]}" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
+    (cd "$dir" && as_pg "$runner" "${conn[@]}" "$@" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
     status=${PIPESTATUS[0]}
     set -e
     [ "$status" = 0 ] || cat "$dir/regression.diffs" 2>/dev/null || true
@@ -60,7 +61,14 @@ run_suite() { # run_suite DIR RUNNER
 }
 
 run_suite regress "$PGXS_TEST/regress/pg_regress"
-run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress"
+# The isolation specs that need the Motofinai tables share one prepared
+# database (each spec's setup and teardown leave it as they found it).
+as_pg psql -X -q -h "$WORK/cluster" -p "$PORT" -d postgres \
+    -c "DROP DATABASE IF EXISTS isolation_mfc" -c "CREATE DATABASE isolation_mfc"
+as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$WORK/cluster" -p "$PORT" -d isolation_mfc \
+    -f "$WORK/suite/fixtures/motofinai_schema.sql" -f "$WORK/suite/generator/generate.sql" \
+    -c "CREATE EXTENSION motofinai_consistency" >/dev/null
+run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" --use-existing --dbname=isolation_mfc
 
 log "check_consistency command"
 set +e
