@@ -3,12 +3,11 @@
 
 use crate::backend::BackendLocal;
 use crate::catalog::spi_error;
-use crate::errors::Result;
+use crate::errors::{DbError, Result};
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::JsonB;
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+use std::ffi::{c_char, c_int, CStr, CString};
 
 /// One row of a check: the shape every check function returns.
 pub type Finding = (
@@ -29,19 +28,67 @@ pub struct Query {
 const BATCH: i64 = 500;
 
 /// Plans kept for the backend, by query text (which names the schema):
-/// planning a family's statement costs more than running it for one id.
-/// PostgreSQL's plan cache revalidates them after DDL.
-static PLANS: BackendLocal<HashMap<String, Rc<OwnedPreparedStatement>>> = BackendLocal::new();
+/// planning a family's statement costs ten times more than running it for
+/// one id. They are generic plans (the id is a parameter the indexes
+/// serve), so no execution re-plans; PostgreSQL's plan cache revalidates
+/// them after DDL. Never freed: a handful per schema.
+static PLANS: BackendLocal<HashMap<String, usize>> = BackendLocal::new();
 
-fn plan(client: &SpiClient<'_>, q: &Query) -> std::result::Result<Rc<OwnedPreparedStatement>, pgrx::spi::Error> {
-    let plans = PLANS.get(HashMap::new);
-    if let Some(p) = plans.get(&q.sql) {
-        return Ok(p.clone());
+/// Run `f` with `jit = off`, as a function's `SET jit = off` would: a
+/// single entity's statement is cheap, but its generic plan's estimate can
+/// pass jit_above_cost, and compiling it would cost far more than running it.
+fn without_jit<T>(f: impl FnOnce() -> T) -> T {
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"jit".as_ptr(),
+            c"off".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let out = f();
+        pg_sys::AtEOXact_GUC(true, level);
+        out
     }
-    let types: Vec<PgOid> = q.id.iter().map(|_| PgOid::BuiltIn(PgBuiltInOids::INT8OID)).collect();
-    let kept = Rc::new(client.prepare(q.sql.as_str(), &types)?.keep());
-    plans.insert(q.sql.clone(), kept.clone());
-    Ok(kept)
+}
+
+/// Open a cursor for the query (under an SPI connection) and name it.
+fn open_cursor(q: &Query) -> Result<String> {
+    if q.id.is_some() {
+        without_jit(|| open_plan(q))
+    } else {
+        open_plan(q)
+    }
+}
+
+fn open_plan(q: &Query) -> Result<String> {
+    let plans = PLANS.get(HashMap::new);
+    let plan = match plans.get(&q.sql) {
+        Some(p) => *p as pg_sys::SPIPlanPtr,
+        None => {
+            let sql = CString::new(q.sql.as_str()).map_err(|e| DbError::new("XX000", e.to_string()))?;
+            let mut types = [pg_sys::INT8OID];
+            let nargs = q.id.map_or(0, |_| 1);
+            let plan = unsafe {
+                pg_sys::SPI_prepare_cursor(sql.as_ptr(), nargs, types.as_mut_ptr(), pg_sys::CURSOR_OPT_GENERIC_PLAN as c_int)
+            };
+            if plan.is_null() || unsafe { pg_sys::SPI_keepplan(plan) } != 0 {
+                return Err(DbError::new("XX000", "could not prepare a consistency check"));
+            }
+            plans.insert(q.sql.clone(), plan as usize);
+            plan
+        }
+    };
+    let mut values = [pg_sys::Datum::from(q.id.unwrap_or_default())];
+    let nulls = [b' ' as c_char];
+    // As pgrx does: read-only until the transaction has written.
+    let read_only = unsafe { pg_sys::GetCurrentTransactionIdIfAny() } == pg_sys::InvalidTransactionId;
+    let portal = unsafe { pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), nulls.as_ptr(), read_only) };
+    Ok(unsafe { CStr::from_ptr((*portal).name) }.to_string_lossy().into_owned())
 }
 
 pub struct Stream {
@@ -74,13 +121,7 @@ impl Stream {
             None => match self.queries.pop_front() {
                 None => Ok(false),
                 Some(q) => {
-                    let args: Vec<pgrx::datum::DatumWithOid> = q.id.into_iter().map(Into::into).collect();
-                    let name = Spi::connect(|client| {
-                        let stmt = plan(&client, &q)?;
-                        client.try_open_cursor(&*stmt, &args).map(|c| c.detach_into_name())
-                    })
-                    .map_err(spi_error)?;
-                    self.cursor = Some(name);
+                    self.cursor = Some(Spi::connect(|_| open_cursor(&q))?);
                     Ok(true)
                 }
             },
