@@ -40,14 +40,14 @@ as_root chown -R postgres: "$WORK/suite"
 conn=(--host="$WORK/cluster" --port="$PORT")
 
 run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...]
-    local dir="$WORK/suite/$1" runner="$2" tests status
+    local suite="$1" dir="$WORK/suite/$1" runner="$2" tests status
     shift 2
     if [ -d "$dir/specs" ]; then
         tests=$(cd "$dir/specs" && ls -- *.spec | sed 's/\.spec$//')
     else
         tests=$(cd "$dir/sql" && ls -- *.sql | sed 's/\.sql$//')
     fi
-    log "$1: $(echo $tests | wc -w) tests"
+    log "$suite: $(echo $tests | wc -w) tests"
     set +e
     (cd "$dir" && as_pg "$runner" "${conn[@]}" "$@" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
     status=${PIPESTATUS[0]}
@@ -55,9 +55,9 @@ run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...]
     [ "$status" = 0 ] || cat "$dir/regression.diffs" 2>/dev/null || true
     # Runner lines read "test NAME ... ok" (or "FAILED").
     for t in $tests; do
-        if grep -qE "^test $t +\.\.\. ok" "$dir/runner.log"; then record "$1/$t" 0; else record "$1/$t" 1; fi
+        if grep -qE "^test $t +\.\.\. ok" "$dir/runner.log"; then record "$suite/$t" 0; else record "$suite/$t" 1; fi
     done
-    [ "$status" = 0 ] || record "$1 (runner exit $status)" 1
+    [ "$status" = 0 ] || record "$suite (runner exit $status)" 1
 }
 
 run_suite regress "$PGXS_TEST/regress/pg_regress"

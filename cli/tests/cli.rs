@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 const DB: &str = "mfc_cli";
 const FIX_DB: &str = "mfc_cli_fix";
 const NO_EXTENSION_DB: &str = "mfc_cli_noext";
+const OLD_EXTENSION_DB: &str = "mfc_cli_old";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -64,6 +65,10 @@ fn setup() {
         build(DB, true);
         build(FIX_DB, true);
         build(NO_EXTENSION_DB, false);
+        // An installation that reports an older extension version.
+        build(OLD_EXTENSION_DB, false);
+        psql(OLD_EXTENSION_DB, &["-c", "CREATE EXTENSION motofinai_consistency",
+             "-c", "UPDATE pg_extension SET extversion = '0.0.9' WHERE extname = 'motofinai_consistency'"]);
     });
 }
 
@@ -230,6 +235,17 @@ fn a_database_without_the_extension_exits_2() {
         stderr(&o),
         format!("check_consistency: database \"{NO_EXTENSION_DB}\" does not have the motofinai_consistency extension \
                  (run CREATE EXTENSION motofinai_consistency)\n")
+    );
+}
+
+#[test]
+fn an_older_extension_version_exits_2() {
+    let o = run(OLD_EXTENSION_DB, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("check_consistency: the motofinai_consistency extension is version 0.0.9; this command needs"),
+        "{}",
+        stderr(&o)
     );
 }
 
