@@ -61,3 +61,28 @@ impl<T: Copy + 'static> TriggerCache<T> {
         }
     }
 }
+
+/// Declare a C-language trigger function (`$finfo` is its `pg_finfo_`
+/// record): the body runs under pgrx's guard and returns `Result<Datum>`;
+/// an error is raised with its schema, table, column and constraint fields.
+macro_rules! trigger_function {
+    ($(#[$doc:meta])* $name:ident, $finfo:ident, |$fcinfo:ident| $body:expr) => {
+        #[no_mangle]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// Called by the fmgr with a valid `fcinfo`.
+        #[no_mangle]
+        pub unsafe extern "C-unwind" fn $name($fcinfo: pgrx::pg_sys::FunctionCallInfo) -> pgrx::pg_sys::Datum {
+            let outcome: $crate::errors::Result<pgrx::pg_sys::Datum> = unsafe { pgrx::pgrx_extern_c_guard(|| $body) };
+            $crate::errors::OrRaise::or_raise(outcome)
+        }
+    };
+}
+pub(crate) use trigger_function;

@@ -10,7 +10,7 @@
 //!   concurrent transactions on one loan are checked one after the other.
 //!   Later events find nothing left to check.
 
-use crate::backend::{BackendLocal, TriggerCache};
+use crate::backend::{trigger_function, BackendLocal, TriggerCache};
 use crate::catalog::{quote_ident, quote_literal, spi_error};
 use crate::checks::report::{findings, to_report};
 use crate::checks::stream::Finding;
@@ -137,54 +137,27 @@ fn loans_of(td: &pg_sys::TriggerData) -> Result<[Option<i64>; 2]> {
     Ok([read(td.tg_trigtuple), new])
 }
 
-fn finfo() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+trigger_function!(
+    /// `motofinai.enforcement_mark(loan_column)`: note the touched loans.
+    motofinai_enforce_mark,
+    pg_finfo_motofinai_enforce_mark,
+    |fcinfo| {
+        let td = after_row(fcinfo, "motofinai.enforcement_mark")?;
+        touched().extend(loans_of(td)?.into_iter().flatten());
+        Ok(pg_sys::Datum::from(0))
+    }
+);
 
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_motofinai_enforce_mark() -> &'static pg_sys::Pg_finfo_record {
-    finfo()
-}
-
-/// `motofinai.enforcement_mark(loan_column)`: note the touched loans.
-///
-/// # Safety
-/// Called by the fmgr with a valid `fcinfo`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn motofinai_enforce_mark(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let outcome = unsafe {
-        pgrx::pgrx_extern_c_guard(|| {
-            let td = after_row(fcinfo, "motofinai.enforcement_mark")?;
-            touched().extend(loans_of(td)?.into_iter().flatten());
-            Ok(pg_sys::Datum::from(0))
-        })
-    };
-    outcome.or_raise()
-}
-
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_motofinai_enforce_check() -> &'static pg_sys::Pg_finfo_record {
-    finfo()
-}
-
-/// `motofinai.enforcement_check(loan_column)`: the deferred check.
-///
-/// # Safety
-/// Called by the fmgr with a valid `fcinfo`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn motofinai_enforce_check(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let outcome = unsafe {
-        pgrx::pgrx_extern_c_guard(|| {
-            after_row(fcinfo, "motofinai.enforcement_check")?;
-            check_touched()?;
-            Ok(pg_sys::Datum::from(0))
-        })
-    };
-    outcome.or_raise()
-}
+trigger_function!(
+    /// `motofinai.enforcement_check(loan_column)`: the deferred check.
+    motofinai_enforce_check,
+    pg_finfo_motofinai_enforce_check,
+    |fcinfo| {
+        after_row(fcinfo, "motofinai.enforcement_check")?;
+        check_touched()?;
+        Ok(pg_sys::Datum::from(0))
+    }
+);
 
 /// Check every touched loan once; the error lists those left inconsistent.
 fn check_touched() -> Result<()> {

@@ -7,8 +7,8 @@
 //! Catalog lookups happen only on the error path, to word the message.
 
 use super::{Options, Protocol};
-use crate::backend::TriggerCache;
-use crate::errors::{OrRaise, sqlstate, DbError, Result, VERSION_CONSTRAINT};
+use crate::backend::{trigger_function, TriggerCache};
+use crate::errors::{sqlstate, DbError, Result, VERSION_CONSTRAINT};
 use pgrx::pg_sys;
 use std::ffi::{c_int, CStr};
 
@@ -72,22 +72,12 @@ pub fn register_invalidation() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
 }
 
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_motofinai_version_trigger() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
-
-/// `motofinai.version_trigger()`: BEFORE INSERT OR UPDATE FOR EACH ROW.
-///
-/// # Safety
-/// Called by the fmgr with a valid `fcinfo`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn motofinai_version_trigger(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    let outcome = unsafe { pgrx::pgrx_extern_c_guard(|| fire(fcinfo)) };
-    outcome.or_raise()
-}
+trigger_function!(
+    /// `motofinai.version_trigger()`: BEFORE INSERT OR UPDATE FOR EACH ROW.
+    motofinai_version_trigger,
+    pg_finfo_motofinai_version_trigger,
+    |fcinfo| fire(fcinfo)
+);
 
 fn fire(fcinfo: pg_sys::FunctionCallInfo) -> Result<pg_sys::Datum> {
     let td = unsafe { trigger_data(fcinfo)? };
