@@ -30,16 +30,15 @@ set -e
 
 install_extension
 log "starting a throwaway cluster in $WORK/cluster"
-cluster_start "$WORK/cluster" "$PORT"
+cluster_start "$WORK/cluster" "$PORT" "shared_preload_libraries = 'motofinai_consistency'"
 trap 'cluster_stop "$WORK/cluster"' EXIT
 
 # pg_regress writes its results next to the expected files' copy we hand it.
 as_root rm -rf "$WORK/suite"
 as_root cp -r "$ROOT/tests" "$WORK/suite"
 as_root chown -R postgres: "$WORK/suite"
-conn=(--host="$WORK/cluster" --port="$PORT")
 
-run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...]
+run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...] (CONN: the cluster's --host/--port)
     local suite="$1" dir="$WORK/suite/$1" runner="$2" tests status
     shift 2
     if [ -d "$dir/specs" ]; then
@@ -49,7 +48,7 @@ run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...]
     fi
     log "$suite: $(echo $tests | wc -w) tests"
     set +e
-    (cd "$dir" && as_pg "$runner" "${conn[@]}" "$@" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
+    (cd "$dir" && as_pg "$runner" --host="${CONN_HOST:-$WORK/cluster}" --port="${CONN_PORT:-$PORT}" "$@" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
     status=${PIPESTATUS[0]}
     set -e
     [ "$status" = 0 ] || cat "$dir/regression.diffs" 2>/dev/null || true
@@ -69,6 +68,12 @@ as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$WORK/cluster" -p "$PORT" -d isolation_m
     -f "$WORK/suite/fixtures/motofinai_schema.sql" -f "$WORK/suite/generator/generate.sql" \
     -c "CREATE EXTENSION motofinai_consistency" >/dev/null
 run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" --use-existing --dbname=isolation_mfc
+
+# A second cluster without shared_preload_libraries: statistics off, the rest on.
+cluster_start "$WORK/plain" "$((PORT + 1))"
+trap 'cluster_stop "$WORK/cluster"; cluster_stop "$WORK/plain"' EXIT
+CONN_HOST="$WORK/plain" CONN_PORT="$((PORT + 1))" run_suite no_preload "$PGXS_TEST/regress/pg_regress"
+cluster_stop "$WORK/plain"
 
 log "check_consistency command"
 set +e

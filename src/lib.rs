@@ -8,6 +8,7 @@ mod catalog;
 mod checks;
 mod enforcement;
 mod errors;
+mod monitoring;
 mod versioning;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -27,6 +28,7 @@ pgrx::extension_sql_file!(
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    monitoring::stats::init();
     versioning::trigger::register_invalidation();
     checks::tables::register_gucs();
     enforcement::register_gucs();
@@ -39,6 +41,6 @@ pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        vec!["shared_preload_libraries = 'motofinai_consistency'"]
     }
 }

@@ -8,6 +8,7 @@
 
 use super::{Options, Protocol};
 use crate::backend::{trigger_function, TriggerCache};
+use crate::monitoring::stats::{self, Outcome};
 use crate::errors::{sqlstate, DbError, Result, VERSION_CONSTRAINT};
 use pgrx::pg_sys;
 use std::ffi::{c_int, CStr};
@@ -115,6 +116,10 @@ fn protocol_violation(msg: &str) -> DbError {
         .hint("Use motofinai.enable_versioning() to install the trigger.")
 }
 
+fn relid(td: &pg_sys::TriggerData) -> pg_sys::Oid {
+    unsafe { (*td.tg_relation).rd_id }
+}
+
 fn lookup(td: &pg_sys::TriggerData) -> Result<Entry> {
     let (tgoid, relid) = unsafe { ((*td.tg_trigger).tgoid, (*td.tg_relation).rd_id) };
     CACHE.get(tgoid, relid, || resolve(td))
@@ -216,9 +221,11 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
             Protocol::Increment => stated.wrapping_sub(1),
         };
         if read != old {
+            stats::record(relid(td), Outcome::Conflict);
             return Err(conflict(td, e, read, old));
         }
     } else if e.strict {
+        stats::record(relid(td), Outcome::StrictRejection);
         return Err(with_table(
             DbError::new(
                 sqlstate::VERSION_NOT_STATED,
@@ -246,6 +253,7 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         )
         .column(column_name(td, e.version_att)));
     }
+    stats::record(relid(td), Outcome::Passed);
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let cols = [
         (e.version_att, e.version_kind.datum(old + 1), true),

@@ -1,0 +1,3 @@
+//! Race-condition and lock monitoring: conflict statistics in shared memory.
+
+pub mod stats;

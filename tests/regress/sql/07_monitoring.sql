@@ -1,0 +1,28 @@
+-- Conflict statistics in shared memory (this cluster preloads the library).
+CREATE TABLE counted (id int PRIMARY KEY, v int NOT NULL DEFAULT 0);
+INSERT INTO counted SELECT g FROM generate_series(1, 5) g;
+SELECT motofinai.enable_versioning('counted', create_index => false);
+SELECT motofinai.conflict_stats_enabled();
+-- A scripted sequence: 5 blind updates, 2 stated ones, 2 conflicts, one update
+-- rolled back, then 2 strict rejections.
+UPDATE counted SET v = v + 1;
+UPDATE counted SET v = 10, version = 2 WHERE id = 1;
+UPDATE counted SET v = 10, version = 2 WHERE id = 2;
+SELECT show_error($$UPDATE counted SET v = 11, version = 2 WHERE id = 1$$) IS NOT NULL AS conflict;
+SELECT show_error($$UPDATE counted SET v = 11, version = 1 WHERE id IN (2, 3)$$) IS NOT NULL AS conflict;
+BEGIN;
+UPDATE counted SET v = 12, version = 2 WHERE id = 4;
+ROLLBACK;
+SELECT motofinai.enable_versioning('counted', strict => true, create_index => false);
+SELECT show_error($$UPDATE counted SET v = 0$$) IS NOT NULL AS rejected;
+SELECT show_error($$UPDATE counted SET v = 0 WHERE id = 5$$) IS NOT NULL AS rejected;
+-- Conflicts (rolled back by their error) and the rolled-back update are
+-- still counted: the counters live outside the transaction.
+SELECT table_name, updates_checked, conflicts, strict_rejections, last_conflict_at IS NOT NULL AS has_last,
+       statistics
+  FROM motofinai.conflict_stats WHERE table_name = 'counted'::regclass;
+SELECT motofinai.conflict_stats_reset();
+SELECT count(*) FROM motofinai.conflict_stats WHERE table_name = 'counted'::regclass;
+UPDATE counted SET v = 1, version = 2 WHERE id = 3;
+SELECT updates_checked, conflicts FROM motofinai.conflict_stats WHERE table_name = 'counted'::regclass;
+DROP TABLE counted;
