@@ -14,6 +14,7 @@ mod versioning;
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "config", bootstrap);
+pgrx::extension_sql_file!("../sql/check_runs.sql", name = "check_runs", requires = [checks::check_findings]);
 pgrx::extension_sql_file!(
     "../sql/unqualified.sql",
     name = "unqualified",

@@ -316,3 +316,33 @@ fn fix_round_trip() {
     let o = run(FIX_DB, &["--all", "--fix", "--yes"]);
     assert!(stdout(&o).contains("\nNo automatic fixes available.\n"));
 }
+
+/// Not the command, but the server it reports on: run_check() records a run
+/// and a session listening on motofinai_alerts receives the alert.
+#[test]
+fn run_check_records_a_run_and_alerts_a_listener() {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut listener = client(DB);
+    listener.batch_execute("LISTEN motofinai_alerts").unwrap();
+    let mut db = client(DB);
+    let row = db.query_one("SELECT id, scope, errors, warnings FROM motofinai.run_check('quick')", &[]).unwrap();
+    let (id, scope, errors): (i64, String, i32) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(scope, "quick");
+    assert_eq!(errors, 4, "the quick check's errors on this data");
+    let stored: i64 = db.query_one("SELECT count(*) FROM motofinai.check_runs WHERE id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(stored, 1);
+    let mut notifications = listener.notifications();
+    let note = notifications
+        .timeout_iter(std::time::Duration::from_secs(10))
+        .find(|n| {
+            let payload: Value = serde_json::from_str(n.payload()).unwrap();
+            Ok(payload["run_id"] == id)
+        })
+        .unwrap()
+        .expect("an alert for the run");
+    let payload: Value = serde_json::from_str(note.payload()).unwrap();
+    assert_eq!(note.channel(), "motofinai_alerts");
+    assert_eq!(payload["alert"], "check_errors");
+    assert_eq!(payload["errors"], 4);
+    assert_eq!(payload["codes"]["duplicate_vin"], 2);
+}

@@ -136,14 +136,14 @@ pub fn check_quick() -> Result<Stream> {
 /// A check function: SQL signature, the seed's row shape, and its body.
 /// (pgrx reads the return type from the tokens, so it is spelled out here once.)
 macro_rules! check_fn {
-    // The id is spelled `Option<i64>` here, not passed in as a type, so that
-    // pgrx sees the Option and declares the function non-strict: a NULL id
-    // is an error, not an empty result.
-    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($arg:ident),*) => $body:expr) => {
+    // The parameters pass through as raw tokens, not as a `ty` fragment, so
+    // that pgrx sees their `Option` and declares the function non-strict: a
+    // NULL id is an error, not an empty result.
+    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($params:tt)*) => $body:expr) => {
         $(#[$doc])*
         #[pg_extern(stable, parallel_safe, security_invoker, name = $sql)]
         #[search_path(pg_catalog, pg_temp)]
-        pub fn $rust($($arg: Option<i64>),*) -> TableIterator<
+        pub fn $rust($($params)*) -> TableIterator<
             'static,
             (
                 name!(severity, String),
@@ -161,15 +161,15 @@ macro_rules! check_fn {
 
 check_fn!(
     /// The findings for one loan (`loan_not_found` when there is no such loan).
-    check_loan_one as "check_loan_consistency" (loan_id) => check_one(Family::Loan, loan_id)
+    check_loan_one as "check_loan_consistency" (loan_id: Option<i64>) => check_one(Family::Loan, loan_id)
 );
 check_fn!(
     /// The loan rules over every loan, streamed.
     check_loan_all as "check_loan_consistency" () => check_all(Family::Loan)
 );
-check_fn!(check_payment_one as "check_payment_consistency" (payment_id) => check_one(Family::Payment, payment_id));
+check_fn!(check_payment_one as "check_payment_consistency" (payment_id: Option<i64>) => check_one(Family::Payment, payment_id));
 check_fn!(check_payment_all as "check_payment_consistency" () => check_all(Family::Payment));
-check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id) => check_one(Family::Inventory, motor_id));
+check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id: Option<i64>) => check_one(Family::Inventory, motor_id));
 check_fn!(check_inventory_all as "check_inventory_consistency" () => check_all(Family::Inventory));
 check_fn!(check_system_consistency as "check_system_consistency" () => check_system());
 check_fn!(check_quick_consistency as "check_quick_consistency" () => check_quick());
@@ -177,6 +177,12 @@ check_fn!(
     /// The system check without the families: what `check_consistency --all`
     /// runs as its own phase.
     check_structural_consistency as "check_structural_consistency" () => check_structure()
+);
+check_fn!(
+    /// The findings of any scope (loan, payment or motor with or without an
+    /// id, system, quick): what run_check records.
+    check_findings as "check_findings" (scope: Option<String>, id: default!(Option<i64>, "NULL"))
+        => report::findings(scope.as_deref(), id)
 );
 
 /// Create the index the single-payment check needs and Django's schema lacks

@@ -6,7 +6,7 @@ SELECT motofinai.enable_versioning('inventory_motor');
 SELECT table_name, version_column, modified_column, protocol, strict, trigger_present, trigger_enabled
   FROM motofinai.versioned_tables ORDER BY table_name::text;
 
--- The registration is extension configuration, so pg_dump keeps its rows.
+-- The registration (and the check history) are extension configuration: pg_dump keeps their rows.
 SELECT c::regclass AS dumped_config FROM pg_extension, unnest(extconfig) c WHERE extname = 'motofinai_consistency';
 
 -- The columns and the seed's index.
