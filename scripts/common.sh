@@ -24,6 +24,8 @@ ensure_apt_packages() {
     local missing=()
     command -v sudo >/dev/null || missing+=(sudo)
     dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'ok installed' || missing+=("postgresql-$PG_MAJOR")
+    # pg_cron, for the scheduled-check test (it needs the server installed first).
+    dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR-cron" 2>/dev/null | grep -q 'ok installed' || missing+=("postgresql-$PG_MAJOR-cron")
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         as_root apt-get update -qq

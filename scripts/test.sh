@@ -30,7 +30,8 @@ set -e
 
 install_extension
 log "starting a throwaway cluster in $WORK/cluster"
-cluster_start "$WORK/cluster" "$PORT" "shared_preload_libraries = 'motofinai_consistency'"
+cluster_start "$WORK/cluster" "$PORT" "shared_preload_libraries = 'motofinai_consistency,pg_cron'" \
+    "cron.database_name = 'postgres'" "cron.use_background_workers = on"
 trap 'cluster_stop "$WORK/cluster"' EXIT
 
 # pg_regress writes its results next to the expected files' copy we hand it.
@@ -79,6 +80,12 @@ log "check_consistency command"
 set +e
 (cd "$ROOT" && PGHOST="$WORK/cluster" PGPORT="$PORT" PGUSER=postgres cargo test -p check_consistency)
 record "check_consistency" $?
+set -e
+
+log "pg_cron runs a scheduled check"
+set +e
+PGHOST="$WORK/cluster" PGPORT="$PORT" bash "$ROOT/tests/pg_cron/run.sh"
+record "pg_cron" $?
 set -e
 
 log "lost-update workload"
