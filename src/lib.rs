@@ -16,6 +16,11 @@ mod versioning;
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "config", bootstrap);
 pgrx::extension_sql_file!("../sql/check_runs.sql", name = "check_runs", requires = [checks::check_findings]);
 pgrx::extension_sql_file!(
+    "../sql/monitoring.sql",
+    name = "monitoring",
+    requires = ["conflict_stats_view", monitoring::stats::lock_timeouts]
+);
+pgrx::extension_sql_file!(
     "../sql/unqualified.sql",
     name = "unqualified",
     requires = [
@@ -34,6 +39,7 @@ pub extern "C-unwind" fn _PG_init() {
     checks::tables::register_gucs();
     enforcement::register_gucs();
     enforcement::register_callbacks();
+    monitoring::stats::register_gucs();
 }
 
 /// Hooks for `cargo pgrx test`.

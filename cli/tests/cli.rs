@@ -346,3 +346,50 @@ fn run_check_records_a_run_and_alerts_a_listener() {
     assert_eq!(payload["errors"], 4);
     assert_eq!(payload["codes"]["duplicate_vin"], 2);
 }
+
+/// Not the command either: a lock wait on a versioned table longer than
+/// motofinai.lock_wait_alert_ms, observed by detect_deadlocks(), is alerted.
+#[test]
+fn a_lock_wait_on_a_versioned_table_is_alerted() {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut setup_db = client(DB);
+    setup_db
+        .batch_execute(
+            "DROP TABLE IF EXISTS alert_held; CREATE TABLE alert_held (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0); \
+             INSERT INTO alert_held VALUES (1); SELECT motofinai.enable_versioning('alert_held')",
+        )
+        .unwrap();
+    let mut holder = client(DB);
+    let mut tx = holder.transaction().unwrap();
+    tx.execute("SELECT motofinai.get_for_update('alert_held', 1)", &[]).unwrap();
+    let waiter = std::thread::spawn(|| {
+        client(DB).execute("UPDATE alert_held SET v = 1 WHERE id = 1", &[]).unwrap();
+    });
+    let mut watcher = client(DB);
+    watcher.batch_execute("LISTEN motofinai_alerts; SET motofinai.lock_wait_alert_ms = 0").unwrap();
+    let mut seen = false;
+    for _ in 0..100 {
+        let waits: i32 = watcher
+            .query_one("SELECT jsonb_array_length(motofinai.detect_deadlocks('alert_held') -> 'lock_waits')", &[])
+            .unwrap()
+            .get(0);
+        if waits == 1 {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(seen, "the blocked UPDATE never showed as a lock wait");
+    let alert = watcher
+        .notifications()
+        .timeout_iter(std::time::Duration::from_secs(5))
+        .map(|n| Ok(serde_json::from_str::<Value>(n.payload()).unwrap()))
+        .find(|p| Ok(p["alert"] == "lock_wait"))
+        .unwrap()
+        .expect("a lock_wait alert");
+    assert_eq!(alert["relations"], serde_json::json!(["public.alert_held"]));
+    assert_eq!(alert["blocking_pids"].as_array().unwrap().len(), 1);
+    tx.commit().unwrap();
+    waiter.join().unwrap();
+    setup_db.batch_execute("DROP TABLE alert_held").unwrap();
+}

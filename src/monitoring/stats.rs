@@ -25,11 +25,15 @@ pub struct Slot {
 
 #[derive(Clone, Copy)]
 #[repr(C)]
-pub struct Slots([Slot; SLOTS]);
+pub struct Slots {
+    tables: [Slot; SLOTS],
+    /// Lock-timeout (55P03) failures seen by the row helpers, all databases.
+    lock_timeouts: u64,
+}
 
 impl Default for Slots {
     fn default() -> Self {
-        Slots([Slot::default(); SLOTS])
+        Slots { tables: [Slot::default(); SLOTS], lock_timeouts: 0 }
     }
 }
 
@@ -70,12 +74,12 @@ pub fn record(relid: pg_sys::Oid, outcome: Outcome) {
     let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
     let relid = u32::from(relid);
     let mut slots = STATS.exclusive();
-    let slot = match slots.0.iter().position(|s| s.relid == relid && s.dbid == dbid) {
-        Some(i) => &mut slots.0[i],
-        None => match slots.0.iter().position(|s| s.relid == 0) {
+    let slot = match slots.tables.iter().position(|s| s.relid == relid && s.dbid == dbid) {
+        Some(i) => &mut slots.tables[i],
+        None => match slots.tables.iter().position(|s| s.relid == 0) {
             Some(i) => {
-                slots.0[i] = Slot { dbid, relid, ..Slot::default() };
-                &mut slots.0[i]
+                slots.tables[i] = Slot { dbid, relid, ..Slot::default() };
+                &mut slots.tables[i]
             }
             None => return, // full: a table beyond SLOTS is not counted
         },
@@ -91,13 +95,42 @@ pub fn record(relid: pg_sys::Oid, outcome: Outcome) {
     }
 }
 
+/// Count a row helper's lock-timeout failure.
+pub fn record_lock_timeout() {
+    if enabled() {
+        STATS.exclusive().lock_timeouts += 1;
+    }
+}
+
+/// Lock-timeout failures seen by the row helpers since the server started
+/// (NULL when statistics are off).
+#[pg_extern(volatile, parallel_restricted)]
+pub fn lock_timeouts() -> Option<i64> {
+    enabled().then(|| STATS.share().lock_timeouts as i64)
+}
+
+static LOCK_WAIT_ALERT_MS: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(5000);
+
+pub fn register_gucs() {
+    pgrx::guc::GucRegistry::define_int_guc(
+        c"motofinai.lock_wait_alert_ms",
+        c"A lock wait on a versioned table this long, observed by detect_deadlocks(), is sent as an alert.",
+        c"In milliseconds, on channel motofinai_alerts.",
+        &LOCK_WAIT_ALERT_MS,
+        0,
+        i32::MAX,
+        pgrx::guc::GucContext::Userset,
+        pgrx::guc::GucFlags::UNIT_MS,
+    );
+}
+
 /// The current database's slots.
 pub fn snapshot() -> Vec<Slot> {
     if !enabled() {
         return Vec::new();
     }
     let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
-    STATS.share().0.iter().filter(|s| s.relid != 0 && s.dbid == dbid).copied().collect()
+    STATS.share().tables.iter().filter(|s| s.relid != 0 && s.dbid == dbid).copied().collect()
 }
 
 /// Conflict statistics per table of this database (the view
@@ -137,7 +170,7 @@ fn conflict_stats_reset() {
         return;
     }
     let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
-    for s in STATS.exclusive().0.iter_mut().filter(|s| s.dbid == dbid) {
+    for s in STATS.exclusive().tables.iter_mut().filter(|s| s.dbid == dbid) {
         *s = Slot::default();
     }
 }

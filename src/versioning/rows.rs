@@ -105,7 +105,7 @@ pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
     let nowait = required(nowait, "nowait")?;
-    let (row, version, modified) = Spi::get_three_with_args::<JsonB, i64, String>(
+    let (row, version, modified) = count_lock_timeouts(|| Spi::get_three_with_args::<JsonB, i64, String>(
         &format!(
             "SELECT to_jsonb(r.*), r.{v}::bigint, r.{m}::text FROM {t} AS r WHERE r.{pk} = $1 FOR UPDATE{nw}",
             v = target.version(),
@@ -115,7 +115,7 @@ pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<
             nw = if nowait { " NOWAIT" } else { "" },
         ),
         &[id.into()],
-    )
+    ))
     .or_else(crate::catalog::no_row)
     .map_err(spi_error)?;
     let Some(row) = row else { return Err(target.deleted(id)) };
@@ -125,6 +125,17 @@ pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<
         }
     }
     Ok(row)
+}
+
+/// Run `f`, counting a lock-timeout failure (NOWAIT or lock_timeout, 55P03)
+/// in the monitoring statistics before it propagates.
+fn count_lock_timeouts<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
+    PgTryBuilder::new(f)
+        .catch_when(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, |e| {
+            crate::monitoring::stats::record_lock_timeout();
+            e.rethrow()
+        })
+        .execute()
 }
 
 /// Update the named columns of one row if it is still at `current_version`.

@@ -26,3 +26,31 @@ SELECT count(*) FROM motofinai.conflict_stats WHERE table_name = 'counted'::regc
 UPDATE counted SET v = 1, version = 2 WHERE id = 3;
 SELECT updates_checked, conflicts FROM motofinai.conflict_stats WHERE table_name = 'counted'::regclass;
 DROP TABLE counted;
+
+-- detect_version_conflicts: the seed's format, with the table's statistics.
+CREATE TABLE busy (id int PRIMARY KEY, v int NOT NULL DEFAULT 0);
+INSERT INTO busy SELECT g FROM generate_series(1, 4) g;
+SELECT motofinai.enable_versioning('busy');
+UPDATE busy SET v = v + 1 WHERE id <= 3;
+UPDATE busy SET v = v + 1 WHERE id <= 2;
+UPDATE busy SET v = v + 1 WHERE id = 1;
+SELECT show_error($$UPDATE busy SET v = 9, version = 1 WHERE id = 1$$) IS NOT NULL AS conflict;
+SELECT d ->> 'table' AS "table", d -> 'time_window_hours' AS hours, d ? 'detected_at' AS has_detected_at,
+       jsonb_path_query_array(d, '$.high_version_objects[*].id') AS ids,
+       jsonb_path_query_array(d, '$.high_version_objects[*].version') AS versions,
+       (d -> 'conflict_stats') - 'last_conflict_at' AS stats
+  FROM motofinai.detect_version_conflicts('busy') d;
+SELECT id, version FROM motofinai.version_conflicts('busy', 1);
+SELECT jsonb_array_length(motofinai.detect_version_conflicts('busy', 0) -> 'high_version_objects') AS none_in_no_time;
+CREATE TABLE unversioned (id int PRIMARY KEY);
+SELECT show_error($$SELECT motofinai.detect_version_conflicts('unversioned')$$);
+DROP TABLE unversioned;
+SELECT show_error($$SELECT motofinai.detect_version_conflicts(NULL)$$);
+
+-- detect_deadlocks: the deadlock count, lock waits on versioned tables (none now),
+-- the row helpers' lock timeouts, and the highest versions.
+SELECT jsonb_typeof(d -> 'deadlocks_total') AS deadlocks, d -> 'lock_waits' AS lock_waits,
+       jsonb_typeof(d -> 'lock_timeouts') AS lock_timeouts,
+       jsonb_path_query_array(d, '$.objects_with_high_versions[*].version') AS versions
+  FROM motofinai.detect_deadlocks('busy') d;
+DROP TABLE busy;
