@@ -3,8 +3,9 @@
 -- string concatenation of user text.
 
 -- The rows of a versioned table with the highest versions (above 1: changed
--- at least once) modified in the last `hours`: the seed's high_version_objects, with the table's conflict
--- statistics beside them.
+-- at least once) modified in the last `hours`: the seed's high_version_objects.
+-- detect_version_conflicts adds each one's measured modifications (hot rows,
+-- which cover the last hour) and the table's conflict statistics.
 CREATE FUNCTION motofinai.high_version_objects(tbl regclass, hours integer DEFAULT 1, max_rows integer DEFAULT 20)
     RETURNS TABLE (id text, version bigint, last_modified timestamptz)
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
@@ -39,8 +40,13 @@ CREATE FUNCTION motofinai.detect_version_conflicts(tbl regclass, hours integer D
         'table', tbl::text,
         'time_window_hours', hours,
         'high_version_objects', coalesce((
-            SELECT jsonb_agg(jsonb_build_object('id', o.id, 'version', o.version, 'last_modified', o.last_modified))
-              FROM motofinai.high_version_objects(tbl, hours) o), '[]'::jsonb),
+            SELECT jsonb_agg(jsonb_build_object('id', o.id, 'version', o.version, 'last_modified', o.last_modified)
+                             || CASE WHEN motofinai.conflict_stats_enabled()
+                                     THEN jsonb_build_object('modifications_in_window', coalesce(h.modifications, 0))
+                                     ELSE '{}'::jsonb END
+                             ORDER BY o.version DESC, o.last_modified DESC, o.id)
+              FROM motofinai.high_version_objects(tbl, hours) o
+              LEFT JOIN motofinai.hot_rows(tbl, least(hours, 1) * 60) h ON h.id::text = o.id), '[]'::jsonb),
         'conflict_stats', CASE WHEN motofinai.conflict_stats_enabled() THEN (
             SELECT jsonb_build_object('updates_checked', coalesce(max(s.updates_checked), 0),
                                       'conflicts', coalesce(max(s.conflicts), 0),
@@ -100,7 +106,8 @@ BEGIN
         'lock_timeouts', motofinai.lock_timeouts(),
         'objects_with_high_versions', coalesce((
             SELECT jsonb_agg(jsonb_build_object('table', c.tbl::text, 'id', o.id, 'version', o.version,
-                                                'last_modified', o.last_modified))
+                                                'last_modified', o.last_modified)
+                             ORDER BY o.version DESC, o.last_modified DESC, c.tbl::text, o.id)
               FROM motofinai.versioning_config c
              CROSS JOIN LATERAL motofinai.high_version_objects(c.tbl, 24 * 365, 10) o
              WHERE detect_deadlocks.tbl IS NULL OR c.tbl = detect_deadlocks.tbl), '[]'::jsonb));

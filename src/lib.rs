@@ -18,7 +18,7 @@ pgrx::extension_sql_file!("../sql/check_runs.sql", name = "check_runs", requires
 pgrx::extension_sql_file!(
     "../sql/monitoring.sql",
     name = "monitoring",
-    requires = ["conflict_stats_view", monitoring::stats::lock_timeouts]
+    requires = ["conflict_stats_view", monitoring::stats::lock_timeouts, monitoring::stats::hot_rows]
 );
 pgrx::extension_sql_file!(
     "../sql/unqualified.sql",

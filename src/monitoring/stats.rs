@@ -4,12 +4,54 @@
 //!
 //! One slot per versioned table (database and table OID), up to `SLOTS`;
 //! the versioning trigger counts into it under a short exclusive LWLock.
+//! Each slot also keeps the table's hot rows: per 5-minute bucket over the
+//! last hour, a Space-Saving summary of the rows updated most often (exact
+//! while a bucket sees no more distinct rows than it has entries; never
+//! under-counting), so "modifications in the last hour" is measured.
 
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const SLOTS: usize = 256;
+/// Entries per bucket: the most `motofinai.hot_rows` may use.
+pub const MAX_HOT_ROWS: usize = 32;
+const BUCKETS: usize = 12;
+const BUCKET_SECONDS: i64 = 300;
+
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct HotEntry {
+    key: i64,
+    count: u32,
+    /// Space-Saving's over-count bound for this entry.
+    error: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+struct Bucket {
+    /// Which 5-minute period (Unix time / 300) the bucket holds.
+    epoch: i64,
+    used: u32,
+    entries: [HotEntry; MAX_HOT_ROWS],
+}
+
+impl Bucket {
+    /// Space-Saving: count a known key, else take a free entry, else replace
+    /// the least counted one, inheriting its count as the error bound.
+    fn add(&mut self, key: i64, capacity: usize) {
+        let used = self.used as usize;
+        if let Some(e) = self.entries[..used].iter_mut().find(|e| e.key == key) {
+            e.count += 1;
+        } else if used < capacity {
+            self.entries[used] = HotEntry { key, count: 1, error: 0 };
+            self.used += 1;
+        } else if let Some(min) = self.entries[..used].iter_mut().min_by_key(|e| e.count) {
+            *min = HotEntry { key, count: min.count + 1, error: min.count };
+        }
+    }
+}
 
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
@@ -21,6 +63,7 @@ pub struct Slot {
     strict_rejections: u64,
     /// TimestampTz of the last conflict, 0 for none.
     last_conflict: i64,
+    hot: [Bucket; BUCKETS],
 }
 
 #[derive(Clone, Copy)]
@@ -66,8 +109,13 @@ pub enum Outcome {
     StrictRejection,
 }
 
-/// Count one checked UPDATE of a table.
-pub fn record(relid: pg_sys::Oid, outcome: Outcome) {
+fn unix_seconds() -> i64 {
+    // TimestampTz counts microseconds from 2000-01-01.
+    (unsafe { pg_sys::GetCurrentTimestamp() }) / 1_000_000 + 946_684_800
+}
+
+/// Count one checked UPDATE of a table, and (when it passed) of its row `key`.
+pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) {
     if !enabled() {
         return;
     }
@@ -86,7 +134,16 @@ pub fn record(relid: pg_sys::Oid, outcome: Outcome) {
     };
     slot.checked += 1;
     match outcome {
-        Outcome::Passed => {}
+        Outcome::Passed => {
+            if let Some(key) = key {
+                let epoch = unix_seconds() / BUCKET_SECONDS;
+                let bucket = &mut slot.hot[(epoch as usize) % BUCKETS];
+                if bucket.epoch != epoch {
+                    *bucket = Bucket { epoch, ..Bucket::default() };
+                }
+                bucket.add(key, HOT_ROWS.get().clamp(1, MAX_HOT_ROWS as i32) as usize);
+            }
+        }
         Outcome::Conflict => {
             slot.conflicts += 1;
             slot.last_conflict = unsafe { pg_sys::GetCurrentTimestamp() };
@@ -110,8 +167,19 @@ pub fn lock_timeouts() -> Option<i64> {
 }
 
 static LOCK_WAIT_ALERT_MS: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(5000);
+static HOT_ROWS: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(MAX_HOT_ROWS as i32);
 
 pub fn register_gucs() {
+    pgrx::guc::GucRegistry::define_int_guc(
+        c"motofinai.hot_rows",
+        c"Rows tracked per versioned table and 5-minute bucket for the hot-row statistics.",
+        c"At most 32; more distinct rows than this in a bucket make the counts upper bounds.",
+        &HOT_ROWS,
+        1,
+        MAX_HOT_ROWS as i32,
+        pgrx::guc::GucContext::Sighup,
+        pgrx::guc::GucFlags::default(),
+    );
     pgrx::guc::GucRegistry::define_int_guc(
         c"motofinai.lock_wait_alert_ms",
         c"A lock wait on a versioned table this long, observed by detect_deadlocks(), is sent as an alert.",
@@ -155,6 +223,36 @@ fn conflict_stats_raw() -> TableIterator<
             (s.last_conflict != 0).then(|| unsafe { pgrx::datum::TimestampWithTimeZone::from_datum(pg_sys::Datum::from(s.last_conflict), false) }).flatten(),
         )
     }))
+}
+
+/// The rows of a table modified most often in the last `minutes` (rounded
+/// up to whole 5-minute buckets, at most 60): measured counts, and the bound
+/// by which a count may be too high (0: exact).
+#[pg_extern(volatile, parallel_restricted)]
+pub fn hot_rows(
+    tbl: crate::catalog::Regclass,
+    minutes: default!(i32, 60),
+) -> TableIterator<'static, (name!(id, i64), name!(modifications, i64), name!(max_overcount, i64))> {
+    let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
+    let relid = u32::from(tbl.0);
+    let now = unix_seconds() / BUCKET_SECONDS;
+    let span = ((minutes.max(0) as i64 + BUCKET_SECONDS / 60 - 1) / (BUCKET_SECONDS / 60)).min(BUCKETS as i64);
+    let mut counts: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+    if enabled() {
+        let slots = STATS.share();
+        if let Some(slot) = slots.tables.iter().find(|s| s.relid == relid && s.dbid == dbid) {
+            for b in slot.hot.iter().filter(|b| b.epoch > now - span && b.epoch <= now) {
+                for e in &b.entries[..b.used as usize] {
+                    let c = counts.entry(e.key).or_default();
+                    c.0 += e.count as i64;
+                    c.1 += e.error as i64;
+                }
+            }
+        }
+    }
+    let mut rows: Vec<(i64, i64, i64)> = counts.into_iter().map(|(k, (c, e))| (k, c, e)).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    TableIterator::new(rows)
 }
 
 /// Whether statistics are being collected (the library is preloaded).

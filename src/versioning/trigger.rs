@@ -60,6 +60,8 @@ struct Entry {
     modified_att: c_int,
     protocol: Protocol,
     strict: bool,
+    /// A single integer primary key, for the hot-row statistics.
+    key: Option<(c_int, IntKind)>,
 }
 
 static CACHE: TriggerCache<Entry> = TriggerCache::new();
@@ -161,7 +163,23 @@ fn resolve(td: &pg_sys::TriggerData) -> Result<Entry> {
         modified_att,
         protocol: options.protocol,
         strict: options.strict,
+        key: integer_key(td),
     })
+}
+
+/// The table's primary key, if it is one integer column.
+fn integer_key(td: &pg_sys::TriggerData) -> Option<(c_int, IntKind)> {
+    let rel = td.tg_relation;
+    let pk = unsafe {
+        pg_sys::RelationGetIndexAttrBitmap(rel, pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY)
+    };
+    if unsafe { pg_sys::bms_num_members(pk) } != 1 {
+        return None;
+    }
+    let att = unsafe { pg_sys::bms_next_member(pk, -1) } + pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let desc = unsafe { (*rel).rd_att };
+    let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
+    IntKind::of(attrs[att as usize - 1].atttypid).map(|kind| (att, kind))
 }
 
 pub(crate) fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<(c_int, pg_sys::Oid)> {
@@ -221,11 +239,11 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
             Protocol::Increment => stated.wrapping_sub(1),
         };
         if read != old {
-            stats::record(relid(td), Outcome::Conflict);
+            stats::record(relid(td), Outcome::Conflict, None);
             return Err(conflict(td, e, read, old));
         }
     } else if e.strict {
-        stats::record(relid(td), Outcome::StrictRejection);
+        stats::record(relid(td), Outcome::StrictRejection, None);
         return Err(with_table(
             DbError::new(
                 sqlstate::VERSION_NOT_STATED,
@@ -253,7 +271,10 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         )
         .column(column_name(td, e.version_att)));
     }
-    stats::record(relid(td), Outcome::Passed);
+    stats::record(relid(td), Outcome::Passed, e.key.map(|(att, kind)| {
+        let mut null = false;
+        kind.read(unsafe { pg_sys::heap_getattr(td.tg_trigtuple, att, desc, &mut null) })
+    }));
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let cols = [
         (e.version_att, e.version_kind.datum(old + 1), true),

@@ -54,3 +54,23 @@ SELECT jsonb_typeof(d -> 'deadlocks_total') AS deadlocks, d -> 'lock_waits' AS l
        jsonb_path_query_array(d, '$.objects_with_high_versions[*].version') AS versions
   FROM motofinai.detect_deadlocks('busy') d;
 DROP TABLE busy;
+
+-- Hot rows: the rows updated most often in the last hour, counted by the trigger.
+CREATE TABLE hot (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0);
+INSERT INTO hot SELECT g FROM generate_series(1, 10) g;
+SELECT motofinai.enable_versioning('hot', create_index => false);
+UPDATE hot SET v = v + 1 WHERE id = 7;
+UPDATE hot SET v = v + 1 WHERE id = 7;
+UPDATE hot SET v = v + 1 WHERE id IN (7, 3);
+UPDATE hot SET v = v + 1 WHERE id IN (7, 3);
+UPDATE hot SET v = v + 1;
+SELECT * FROM motofinai.hot_rows('hot') LIMIT 4;
+SELECT count(*) AS rows_tracked, sum(modifications) AS modifications FROM motofinai.hot_rows('hot', 60);
+SELECT count(*) AS in_no_time FROM motofinai.hot_rows('hot', 0);
+-- A conflict is not a modification.
+SELECT show_error($$UPDATE hot SET v = 0, version = 1 WHERE id = 7$$) IS NOT NULL AS conflict;
+SELECT modifications FROM motofinai.hot_rows('hot') WHERE id = 7;
+-- detect_version_conflicts reports each object's measured modifications.
+SELECT jsonb_path_query_array(d, '$.high_version_objects[*] ? (@.id == "7" || @.id == "3") .modifications_in_window') AS measured
+  FROM motofinai.detect_version_conflicts('hot') d;
+DROP TABLE hot;
