@@ -36,5 +36,6 @@ BEGIN
                  WHERE e ->> 'severity' = 'error' GROUP BY 1) c),
             'at', run.finished_at)::text);
     END IF;
+    PERFORM motofinai.send_pending_alerts();
     RETURN run;
 END $$;

@@ -93,6 +93,7 @@ BEGIN
              WHERE detect_deadlocks.tbl IS NULL OR c.tbl = detect_deadlocks.tbl
              GROUP BY w.pid, w.waitstart) o
       JOIN pg_stat_activity a ON a.pid = o.pid;
+    PERFORM motofinai.send_pending_alerts();
     FOR w IN SELECT * FROM jsonb_array_elements(waits) LOOP
         IF (w ->> 'waiting_seconds')::numeric * 1000 >= threshold_ms THEN
             PERFORM pg_notify('motofinai_alerts', (jsonb_build_object('alert', 'lock_wait', 'at', clock_timestamp())

@@ -14,11 +14,15 @@ mod versioning;
 ::pgrx::pg_module_magic!(name, version);
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "config", bootstrap);
-pgrx::extension_sql_file!("../sql/check_runs.sql", name = "check_runs", requires = [checks::check_findings]);
+pgrx::extension_sql_file!(
+    "../sql/check_runs.sql",
+    name = "check_runs",
+    requires = [checks::check_findings, monitoring::stats::send_pending_alerts_sql]
+);
 pgrx::extension_sql_file!(
     "../sql/monitoring.sql",
     name = "monitoring",
-    requires = ["conflict_stats_view", monitoring::stats::lock_timeouts, monitoring::stats::hot_rows]
+    requires = ["conflict_stats_view", monitoring::stats::send_pending_alerts_sql, monitoring::stats::lock_timeouts, monitoring::stats::hot_rows]
 );
 pgrx::extension_sql_file!(
     "../sql/unqualified.sql",

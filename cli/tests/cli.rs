@@ -393,3 +393,35 @@ fn a_lock_wait_on_a_versioned_table_is_alerted() {
     waiter.join().unwrap();
     setup_db.batch_execute("DROP TABLE alert_held").unwrap();
 }
+
+/// Conflicts on one table passing motofinai.conflict_alert_threshold within
+/// the window raise a conflict_rate alert, sent by the next transaction
+/// that commits a versioned update (the conflicting ones roll back).
+#[test]
+fn a_conflict_rate_over_the_threshold_is_alerted() {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut db = client(DB);
+    db.batch_execute(
+        "DROP TABLE IF EXISTS alert_rate; CREATE TABLE alert_rate (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0); \
+         INSERT INTO alert_rate VALUES (1); SELECT motofinai.enable_versioning('alert_rate')",
+    )
+    .unwrap();
+    let mut listener = client(DB);
+    listener.batch_execute("LISTEN motofinai_alerts").unwrap();
+    db.batch_execute("SET motofinai.conflict_alert_threshold = 3; UPDATE alert_rate SET v = 1, version = 1").unwrap();
+    for _ in 0..3 {
+        let err = db.batch_execute("UPDATE alert_rate SET v = 2, version = 1").unwrap_err();
+        assert_eq!(err.code(), Some(&postgres::error::SqlState::T_R_SERIALIZATION_FAILURE));
+    }
+    db.batch_execute("UPDATE alert_rate SET v = 3, version = 2").unwrap();
+    let alert = listener
+        .notifications()
+        .timeout_iter(std::time::Duration::from_secs(5))
+        .map(|n| Ok(serde_json::from_str::<Value>(n.payload()).unwrap()))
+        .find(|p| Ok(p["alert"] == "conflict_rate" && p["table"] == "public.alert_rate"))
+        .unwrap()
+        .expect("a conflict_rate alert");
+    assert_eq!(alert["conflicts"], 3);
+    assert_eq!(alert["threshold"], 3);
+    db.batch_execute("DROP TABLE alert_rate").unwrap();
+}

@@ -13,9 +13,9 @@ use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const SLOTS: usize = 256;
+const SLOTS: usize = 64;
 /// Entries per bucket: the most `motofinai.hot_rows` may use.
-pub const MAX_HOT_ROWS: usize = 32;
+pub const MAX_HOT_ROWS: usize = 16;
 const BUCKETS: usize = 12;
 const BUCKET_SECONDS: i64 = 300;
 
@@ -53,6 +53,17 @@ impl Bucket {
     }
 }
 
+/// (minute number, conflicts in it) for each minute of the last hour.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Minutes([(i64, u32); 60]);
+
+impl Default for Minutes {
+    fn default() -> Self {
+        Minutes([(0, 0); 60])
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 #[repr(C)]
 pub struct Slot {
@@ -64,6 +75,16 @@ pub struct Slot {
     /// TimestampTz of the last conflict, 0 for none.
     last_conflict: i64,
     hot: [Bucket; BUCKETS],
+    /// Conflicts per minute over the last hour.
+    conflict_minutes: Minutes,
+    /// A conflict-rate alert waiting to be sent: the count and window it
+    /// reports, and the backend that has queued it (0: nobody yet).
+    alert_pending: bool,
+    alert_conflicts: u32,
+    alert_window: u32,
+    alert_claimed_by: i32,
+    /// The minute of the last alert sent: one alert per window.
+    alerted_minute: i64,
 }
 
 #[derive(Clone, Copy)]
@@ -72,11 +93,13 @@ pub struct Slots {
     tables: [Slot; SLOTS],
     /// Lock-timeout (55P03) failures seen by the row helpers, all databases.
     lock_timeouts: u64,
+    /// How many slots have an alert pending (a cheap test for the hot path).
+    pending: u32,
 }
 
 impl Default for Slots {
     fn default() -> Self {
-        Slots { tables: [Slot::default(); SLOTS], lock_timeouts: 0 }
+        Slots { tables: [Slot::default(); SLOTS], lock_timeouts: 0, pending: 0 }
     }
 }
 
@@ -114,14 +137,16 @@ fn unix_seconds() -> i64 {
     (unsafe { pg_sys::GetCurrentTimestamp() }) / 1_000_000 + 946_684_800
 }
 
-/// Count one checked UPDATE of a table, and (when it passed) of its row `key`.
-pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) {
+/// Count one checked UPDATE of a table, and (when it passed) of its row
+/// `key`. True when some conflict-rate alert is waiting to be sent.
+pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) -> bool {
     if !enabled() {
-        return;
+        return false;
     }
     let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
     let relid = u32::from(relid);
-    let mut slots = STATS.exclusive();
+    let mut guard = STATS.exclusive();
+    let slots = &mut *guard;
     let slot = match slots.tables.iter().position(|s| s.relid == relid && s.dbid == dbid) {
         Some(i) => &mut slots.tables[i],
         None => match slots.tables.iter().position(|s| s.relid == 0) {
@@ -129,7 +154,7 @@ pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) {
                 slots.tables[i] = Slot { dbid, relid, ..Slot::default() };
                 &mut slots.tables[i]
             }
-            None => return, // full: a table beyond SLOTS is not counted
+            None => return slots.pending > 0, // full: a table beyond SLOTS is not counted
         },
     };
     slot.checked += 1;
@@ -147,9 +172,106 @@ pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) {
         Outcome::Conflict => {
             slot.conflicts += 1;
             slot.last_conflict = unsafe { pg_sys::GetCurrentTimestamp() };
+            let minute = unix_seconds() / 60;
+            let bucket = &mut slot.conflict_minutes.0[(minute as usize) % 60];
+            if bucket.0 != minute {
+                *bucket = (minute, 0);
+            }
+            bucket.1 += 1;
+            let window = CONFLICT_ALERT_WINDOW.get().clamp(1, 60) as i64;
+            let recent: u32 = slot.conflict_minutes.0.iter().filter(|(m, _)| *m > minute - window).map(|(_, n)| n).sum();
+            if recent as i64 >= CONFLICT_ALERT_THRESHOLD.get() as i64 && minute - slot.alerted_minute >= window {
+                slot.alert_pending = true;
+                slot.alert_conflicts = recent;
+                slot.alert_window = window as u32;
+                slots.pending += 1;
+            }
         }
         Outcome::StrictRejection => slot.strict_rejections += 1,
     }
+    slots.pending > 0
+}
+
+/// Alerts this backend has queued in its transaction: (slot, relid).
+static QUEUED: crate::backend::BackendLocal<Vec<(usize, u32)>> = crate::backend::BackendLocal::new();
+
+/// Queue this database's pending conflict-rate alerts with pg_notify. They
+/// go out if this transaction commits (and are marked sent then); if it
+/// aborts, another transaction sends them.
+pub fn send_pending_alerts() {
+    if !enabled() || STATS.share().pending == 0 {
+        return;
+    }
+    let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
+    let me = unsafe { pg_sys::MyProcPid };
+    let mut claimed = Vec::new();
+    {
+        let mut slots = STATS.exclusive();
+        for (i, s) in slots.tables.iter_mut().enumerate() {
+            if s.dbid == dbid && s.alert_pending && s.alert_claimed_by == 0 {
+                s.alert_claimed_by = me;
+                claimed.push((i, s.relid, s.alert_conflicts, s.alert_window));
+            }
+        }
+    }
+    for &(i, relid, conflicts, window) in &claimed {
+        let table = unsafe {
+            let oid = pg_sys::Oid::from(relid);
+            let name = pg_sys::get_rel_name(oid);
+            let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid));
+            if name.is_null() || nsp.is_null() {
+                format!("{relid}")
+            } else {
+                format!(
+                    "{}.{}",
+                    std::ffi::CStr::from_ptr(nsp).to_string_lossy(),
+                    std::ffi::CStr::from_ptr(name).to_string_lossy()
+                )
+            }
+        };
+        let payload = serde_json::json!({
+            "alert": "conflict_rate", "table": table, "conflicts": conflicts,
+            "window_minutes": window, "threshold": CONFLICT_ALERT_THRESHOLD.get(),
+        })
+        .to_string();
+        unsafe {
+            pgrx::direct_function_call::<()>(
+                pg_sys::pg_notify,
+                &["motofinai_alerts".into_datum(), payload.into_datum()],
+            );
+        }
+        QUEUED.get(Vec::new).push((i, relid));
+    }
+}
+
+/// At transaction end: what this backend queued is sent (commit) or
+/// released for another transaction to send (abort).
+pub fn at_xact_end(committed: bool) {
+    let queued = QUEUED.get(Vec::new);
+    if queued.is_empty() || !enabled() {
+        return;
+    }
+    let minute = unix_seconds() / 60;
+    let mut guard = STATS.exclusive();
+    let slots = &mut *guard;
+    for (i, relid) in queued.drain(..) {
+        let s = &mut slots.tables[i];
+        if s.relid != relid {
+            continue;
+        }
+        s.alert_claimed_by = 0;
+        if committed && s.alert_pending {
+            s.alert_pending = false;
+            s.alerted_minute = minute;
+            slots.pending = slots.pending.saturating_sub(1);
+        }
+    }
+}
+
+/// Send the pending conflict-rate alerts now (detect_* and run_check call it).
+#[pg_extern(volatile, parallel_unsafe, name = "send_pending_alerts")]
+pub fn send_pending_alerts_sql() {
+    send_pending_alerts()
 }
 
 /// Count a row helper's lock-timeout failure.
@@ -168,12 +290,34 @@ pub fn lock_timeouts() -> Option<i64> {
 
 static LOCK_WAIT_ALERT_MS: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(5000);
 static HOT_ROWS: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(MAX_HOT_ROWS as i32);
+static CONFLICT_ALERT_THRESHOLD: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(10);
+static CONFLICT_ALERT_WINDOW: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(5);
 
 pub fn register_gucs() {
     pgrx::guc::GucRegistry::define_int_guc(
+        c"motofinai.conflict_alert_threshold",
+        c"Conflicts on one table within motofinai.conflict_alert_window that raise a conflict_rate alert.",
+        c"Sent on channel motofinai_alerts by the next transaction that commits a versioned update.",
+        &CONFLICT_ALERT_THRESHOLD,
+        1,
+        i32::MAX,
+        pgrx::guc::GucContext::Userset,
+        pgrx::guc::GucFlags::default(),
+    );
+    pgrx::guc::GucRegistry::define_int_guc(
+        c"motofinai.conflict_alert_window",
+        c"The window, in minutes (1 to 60), over which conflicts are counted for the conflict_rate alert.",
+        c"",
+        &CONFLICT_ALERT_WINDOW,
+        1,
+        60,
+        pgrx::guc::GucContext::Userset,
+        pgrx::guc::GucFlags::UNIT_MIN,
+    );
+    pgrx::guc::GucRegistry::define_int_guc(
         c"motofinai.hot_rows",
         c"Rows tracked per versioned table and 5-minute bucket for the hot-row statistics.",
-        c"At most 32; more distinct rows than this in a bucket make the counts upper bounds.",
+        c"At most 16; more distinct rows than this in a bucket make the counts upper bounds.",
         &HOT_ROWS,
         1,
         MAX_HOT_ROWS as i32,
@@ -268,7 +412,12 @@ fn conflict_stats_reset() {
         return;
     }
     let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
-    for s in STATS.exclusive().tables.iter_mut().filter(|s| s.dbid == dbid) {
+    let mut guard = STATS.exclusive();
+    let slots = &mut *guard;
+    for s in slots.tables.iter_mut().filter(|s| s.dbid == dbid) {
+        if s.alert_pending {
+            slots.pending = slots.pending.saturating_sub(1);
+        }
         *s = Slot::default();
     }
 }

@@ -271,10 +271,13 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         )
         .column(column_name(td, e.version_att)));
     }
-    stats::record(relid(td), Outcome::Passed, e.key.map(|(att, kind)| {
+    let key = e.key.map(|(att, kind)| {
         let mut null = false;
         kind.read(unsafe { pg_sys::heap_getattr(td.tg_trigtuple, att, desc, &mut null) })
-    }));
+    });
+    if stats::record(relid(td), Outcome::Passed, key) {
+        stats::send_pending_alerts();
+    }
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let cols = [
         (e.version_att, e.version_kind.datum(old + 1), true),
