@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Trigger overhead, where a row trigger's cost is visible.
+#  (a) One UPDATE of every row of a ROWS-row table, VACUUM between runs,
+#      ROUNDS paired runs in one session (table order rotated), median time
+#      and ratio to the no-trigger table. Four tables with the same columns
+#      and indexes: no trigger; contrib's C trigger moddatetime; a PL/pgSQL
+#      trigger doing the version check, bump and timestamp; ours.
+#  (b) pgbench updates by primary key, 2 clients, synchronous_commit = off:
+#      ours against no trigger.
+#   bash bench/trigger_overhead.sh [rows=1000000] [rounds=5] [stats=on|off]
+source "$(dirname "$0")/../scripts/common.sh"
+ROWS="${1:-1000000}" ROUNDS="${2:-5}" STATS="${3:-on}"
+DIR=/tmp/motofinai-bench-trigger PORT=55451
+
+ensure_deps
+install_extension --release
+preload=()
+[ "$STATS" = on ] && preload=("shared_preload_libraries = 'motofinai_consistency'")
+cluster_start "$DIR" "$PORT" "shared_buffers = 2GB" "max_wal_size = 8GB" "checkpoint_timeout = 1h" \
+    "synchronous_commit = off" "autovacuum = off" "${preload[@]}"
+trap 'cluster_stop "$DIR"' EXIT
+export PGHOST="$DIR" PGPORT="$PORT" PGUSER=postgres PGDATABASE=postgres
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+sql <<SQL >/dev/null
+CREATE EXTENSION moddatetime;
+CREATE EXTENSION motofinai_consistency;
+CREATE FUNCTION bench_plpgsql_version() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF NEW.version <> OLD.version THEN
+        RAISE EXCEPTION 'row % was modified by another transaction', OLD.id USING ERRCODE = '40001';
+    END IF;
+    NEW.version := OLD.version + 1;
+    NEW.last_modified_at := now();
+    RETURN NEW;
+END \$\$;
+SQL
+for t in t_none t_moddatetime t_plpgsql t_ours; do
+    sql -c "CREATE TABLE $t (id bigint PRIMARY KEY, payload integer NOT NULL, note text NOT NULL,
+                             version integer NOT NULL DEFAULT 1, last_modified_at timestamptz NOT NULL DEFAULT now())" \
+        -c "INSERT INTO $t (id, payload, note) SELECT g, g, 'row ' || g FROM generate_series(1, $ROWS) g" >/dev/null
+done
+sql -c "CREATE TRIGGER t BEFORE UPDATE ON t_moddatetime FOR EACH ROW EXECUTE FUNCTION moddatetime(last_modified_at)" \
+    -c "CREATE TRIGGER t BEFORE UPDATE ON t_plpgsql FOR EACH ROW EXECUTE FUNCTION bench_plpgsql_version()" \
+    -c "SELECT motofinai.enable_versioning('t_ours', create_index => false)" -c "VACUUM ANALYZE" >/dev/null
+
+tables=(t_none t_moddatetime t_plpgsql t_ours)
+declare -A times
+for r in $(seq 1 "$ROUNDS"); do
+    # Rotate the order so no table always runs first or last.
+    for i in 0 1 2 3; do
+        t=${tables[$(( (i + r) % 4 ))]}
+        ms=$( { echo "VACUUM $t;"; echo '\timing on'; echo "UPDATE $t SET payload = payload + 1;"; } \
+              | psql -X -q 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
+        times[$t]="${times[$t]:-} $ms"
+    done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+base=$(echo "${times[t_none]}" | median)
+echo "(a) UPDATE of all $ROWS rows, median of $ROUNDS paired runs, statistics $STATS"
+for t in "${tables[@]}"; do
+    m=$(echo "${times[$t]}" | median)
+    python3 -c "print(f'  {\"$t\":14} {float($m):9.1f} ms   throughput vs no trigger: {float($base)/float($m):.3f}x   runs:${times[$t]}')"
+done
+p=$(echo "${times[t_plpgsql]}" | median); o=$(echo "${times[t_ours]}" | median); d=$(echo "${times[t_moddatetime]}" | median)
+python3 -c "print(f'  ours vs moddatetime: {float($d)/float($o):.3f}x   ours vs PL/pgSQL: {float($p)/float($o):.3f}x')"
+
+cat > "$DIR/pk_update.sql" <<'PGB'
+\set id random(1, :rows)
+UPDATE :table SET payload = payload + 1 WHERE id = :id;
+PGB
+pgb() { "$PG_BIN/pgbench" -n -c 2 -j 2 -T "${PGBENCH_SECONDS:-15}" -D rows="$ROWS" -D table="$1" -f "$DIR/pk_update.sql" 2>/dev/null \
+        | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'; }
+n1=$(pgb t_none); o1=$(pgb t_ours); n2=$(pgb t_none); o2=$(pgb t_ours)
+echo "(b) pgbench UPDATE by primary key, 2 clients, synchronous_commit = off, two paired runs"
+python3 -c "n=(float($n1)+float($n2))/2; o=(float($o1)+float($o2))/2; print(f'  no trigger {n:.0f} tps, ours {o:.0f} tps, ratio {o/n:.3f}')"
