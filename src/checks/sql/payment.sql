@@ -8,7 +8,7 @@ WITH pay AS (
     @dup@
 ), checked AS (
     SELECT p.id, p.loan_application_id AS loan_id, p.schedule_id, p.amount, p.payment_date,
-           l.activated_at, s.loan_application_id AS schedule_loan_id, s.total_amount, d.others,
+           l.activated_at, s.loan_application_id AS schedule_loan_id, s.total_amount,
            -- Each rule as a flag; rows with no flag set never reach the findings.
            l.id IS NULL AS loan_missing,
            s.id IS NULL AS installment_missing,
@@ -16,14 +16,12 @@ WITH pay AS (
            p.payment_date > CURRENT_DATE AS future_date,
            p.amount > 1.10 * s.total_amount AS exceeds,
            (p.amount <> s.total_amount AND NOT p.amount > 1.10 * s.total_amount) AS differs,
-           d.others IS NOT NULL AS duplicate,
            p.payment_date < l.activated_at::date AS before_activation
       FROM pay p
       LEFT JOIN @s@.loans_loanapplication l ON l.id = p.loan_application_id
       LEFT JOIN @s@.loans_paymentschedule s ON s.id = p.schedule_id
-      LEFT JOIN dup d ON d.id = p.id
-)
-SELECT f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id,
+), finding AS (
+SELECT f.ord, f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id,
        CASE f.code
          WHEN 'loan_missing' THEN format('Payment references non-existent loan (ID: %s)', c.loan_id)
          WHEN 'installment_missing' THEN format('Payment references non-existent installment (ID: %s)', c.schedule_id)
@@ -35,7 +33,6 @@ SELECT f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id,
            THEN format('Payment amount (%s) exceeds scheduled amount (%s) by more than 10%%', c.amount, c.total_amount)
          WHEN 'amount_differs_from_schedule'
            THEN format('Payment amount (%s) differs from scheduled amount (%s)', c.amount, c.total_amount)
-         WHEN 'possible_duplicate' THEN format('Payment may duplicate payment(s) %s', array_to_string(c.others, ', '))
          WHEN 'payment_before_activation' THEN 'Payment dated before the loan was activated'
        END AS message,
        CASE f.code
@@ -47,7 +44,6 @@ SELECT f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id,
          WHEN 'future_payment_date' THEN jsonb_build_object('payment_date', c.payment_date, 'today', CURRENT_DATE)
          WHEN 'amount_exceeds_schedule' THEN jsonb_build_object('amount', c.amount, 'scheduled', c.total_amount)
          WHEN 'amount_differs_from_schedule' THEN jsonb_build_object('amount', c.amount, 'scheduled', c.total_amount)
-         WHEN 'possible_duplicate' THEN jsonb_build_object('payment_ids', to_jsonb(c.others))
          WHEN 'payment_before_activation'
            THEN jsonb_build_object('payment_date', c.payment_date, 'activated_on', c.activated_at::date)
        END AS details
@@ -59,10 +55,18 @@ SELECT f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id,
     (4, 'error', 'future_payment_date', c.future_date),
     (5, 'warning', 'amount_exceeds_schedule', c.exceeds),
     (6, 'warning', 'amount_differs_from_schedule', c.differs),
-    (7, 'warning', 'possible_duplicate', c.duplicate),
     (8, 'warning', 'payment_before_activation', c.before_activation)
  ) AS f(ord, severity, code, fires)
  WHERE (c.loan_missing OR c.installment_missing OR c.loan_mismatch OR c.future_date OR c.exceeds
-        OR c.differs OR c.duplicate OR c.before_activation)
+        OR c.differs OR c.before_activation)
    AND f.fires
- ORDER BY c.id, f.severity, f.ord
+UNION ALL
+-- Duplicates come from their own small query, not from a join over every payment.
+SELECT 7, 'warning', 'possible_duplicate', 'payment', d.id,
+       format('Payment may duplicate payment(s) %s', array_to_string(d.others, ', ')),
+       jsonb_build_object('payment_ids', to_jsonb(d.others))
+  FROM dup d
+)
+SELECT severity, code, entity, entity_id, message, details
+  FROM finding
+ ORDER BY entity_id, severity, ord
