@@ -34,9 +34,11 @@ const BATCH: i64 = 500;
 /// them after DDL. Never freed: a handful per schema.
 static PLANS: BackendLocal<HashMap<String, usize>> = BackendLocal::new();
 
-/// Run `f` with `jit = off`, as a function's `SET jit = off` would: a
-/// single entity's statement is cheap, but its generic plan's estimate can
-/// pass jit_above_cost, and compiling it would cost far more than running it.
+/// Run `f` with `jit = off`, as a function's `SET jit = off` would. The
+/// checks are joins and aggregates, not expression-heavy scans: for one
+/// entity, compiling the generic plan would cost far more than running it
+/// (80 ms against 0.6 ms); over every row of 100,000 loans JIT cost the
+/// inventory family 1.0 of its 1.2 s and the loan family 1.9 of its 5.1 s.
 fn without_jit<T>(f: impl FnOnce() -> T) -> T {
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
@@ -58,11 +60,7 @@ fn without_jit<T>(f: impl FnOnce() -> T) -> T {
 
 /// Open a cursor for the query (under an SPI connection) and name it.
 fn open_cursor(q: &Query) -> Result<String> {
-    if q.id.is_some() {
-        without_jit(|| open_plan(q))
-    } else {
-        open_plan(q)
-    }
+    without_jit(|| open_plan(q))
 }
 
 fn open_plan(q: &Query) -> Result<String> {
