@@ -6,8 +6,9 @@ use super::report::findings;
 use super::stream::Finding;
 use super::tables::{Schema, LOANS, SCHEDULE};
 use super::{check_one, Family};
-use crate::catalog::{quote_ident, select_one, spi_error, Regclass};
+use crate::catalog::{quote_ident, select_one, spi_error, Regclass, Table};
 use crate::errors::{null_argument, sqlstate, DbError, OrRaise, Result};
+use crate::versioning::registered_options;
 use crate::versioning::rows::{lock_row, update_row};
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -102,21 +103,17 @@ impl Repair {
     /// the table is versioned, else only if the row still has the values read.
     fn apply(&self, schema: &Schema, before: &Map<String, Value>) -> Result<()> {
         let tbl = Some(Regclass(self.oid(schema)?));
-        let versioned = select_one::<bool>(
-            "SELECT EXISTS (SELECT FROM motofinai.versioning_config WHERE tbl = $1)",
-            &[Regclass(self.oid(schema)?).into()],
-        )?
-        .unwrap_or(false);
-        if versioned {
-            let row = lock_row(tbl, Some(self.id), None, Some(false))?;
-            let column = select_one::<String>(
-                "SELECT version_column::text FROM motofinai.versioning_config WHERE tbl = $1",
-                &[Regclass(self.oid(schema)?).into()],
-            )?
-            .unwrap_or_else(|| "version".into());
-            let version = row.0[&column].as_i64();
-            update_row(tbl, Some(self.id), version, Some(JsonB(Value::Object(self.set.clone()))))?;
-            return Ok(());
+        let table = Table::open(tbl, "table")?;
+        match registered_options(&table) {
+            Ok(options) => {
+                let row = lock_row(tbl, Some(self.id), None, Some(false))?;
+                let version = row.0[&options.version_column].as_i64();
+                update_row(tbl, Some(self.id), version, Some(JsonB(Value::Object(self.set.clone()))))?;
+                return Ok(());
+            }
+            // Not versioned: a compare-and-set on the values read.
+            Err(e) if e.sqlstate == sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE => {}
+            Err(e) => return Err(e),
         }
         let t = format!("{}.{}", schema.quoted, quote_ident(self.table));
         let sets: Vec<String> = self.set.keys().map(|c| format!("{0} = f.{0}", quote_ident(c))).collect();

@@ -169,17 +169,30 @@ fn resolve(td: &pg_sys::TriggerData) -> Result<Entry> {
 
 /// The table's primary key, if it is one integer column.
 fn integer_key(td: &pg_sys::TriggerData) -> Option<(c_int, IntKind)> {
-    let rel = td.tg_relation;
+    match primary_key(td.tg_relation).as_slice() {
+        [(att, ty)] => IntKind::of(*ty).map(|kind| (*att, kind)),
+        _ => None,
+    }
+}
+
+/// The primary key's attribute numbers and types, in column order (from the
+/// relcache; called on a cache miss or an error path only).
+fn primary_key(rel: pg_sys::Relation) -> Vec<(c_int, pg_sys::Oid)> {
     let pk = unsafe {
         pg_sys::RelationGetIndexAttrBitmap(rel, pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY)
     };
-    if unsafe { pg_sys::bms_num_members(pk) } != 1 {
-        return None;
-    }
-    let att = unsafe { pg_sys::bms_next_member(pk, -1) } + pg_sys::FirstLowInvalidHeapAttributeNumber;
     let desc = unsafe { (*rel).rd_att };
     let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
-    IntKind::of(attrs[att as usize - 1].atttypid).map(|kind| (att, kind))
+    let mut out = Vec::new();
+    let mut x = -1;
+    loop {
+        x = unsafe { pg_sys::bms_next_member(pk, x) };
+        if x < 0 {
+            return out;
+        }
+        let att = x + pg_sys::FirstLowInvalidHeapAttributeNumber;
+        out.push((att, attrs[att as usize - 1].atttypid));
+    }
 }
 
 pub(crate) fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<(c_int, pg_sys::Oid)> {
@@ -264,7 +277,7 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         return Err(with_table(
             DbError::new(
                 sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
-                format!("version of \"{}\" row {} cannot be incremented past {}", table_name(td), row_key(td), old),
+                format!("version of \"{}\" row {} cannot be incremented past {}", table_name(td), row_key(td).0, old),
             )
             .hint("Widen the version column to bigint."),
             td,
@@ -323,12 +336,12 @@ fn conflict(td: &pg_sys::TriggerData, e: &Entry, expected: i64, found: i64) -> D
     let mut null = false;
     let modified = unsafe { pg_sys::heap_getattr(td.tg_trigtuple, e.modified_att, desc, &mut null) };
     let modified = if null { "NULL".to_string() } else { output(pg_sys::TIMESTAMPTZOID, modified) };
-    let key = row_key(td);
+    let (key, key_detail) = row_key(td);
     super::conflict_error(
         &table_schema(td),
         &table_name(td),
         &column_name(td, e.version_att),
-        &key_detail(td),
+        &key_detail,
         &key,
         expected,
         found,
@@ -340,7 +353,7 @@ fn null_version(td: &pg_sys::TriggerData, e: &Entry, why: &str) -> DbError {
     with_table(
         DbError::new(
             sqlstate::NOT_NULL_VIOLATION,
-            format!("version of \"{}\" row {} is NULL: {why}", table_name(td), row_key(td)),
+            format!("version of \"{}\" row {} is NULL: {why}", table_name(td), row_key(td).0),
         )
         .hint("A versioned row needs a version; set it to 1 once, then update normally."),
         td,
@@ -383,48 +396,27 @@ fn column_name(td: &pg_sys::TriggerData, att: c_int) -> String {
 }
 
 /// Primary-key columns and their values in the old row; the ctid when there is no key.
-fn key_values(td: &pg_sys::TriggerData) -> Vec<(String, String)> {
-    let rel = td.tg_relation;
-    let desc = unsafe { (*rel).rd_att };
-    let pk = unsafe {
-        pg_sys::RelationGetIndexAttrBitmap(rel, pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY)
-    };
-    let mut out = Vec::new();
-    let mut x = -1;
-    loop {
-        x = unsafe { pg_sys::bms_next_member(pk, x) };
-        if x < 0 {
-            break;
-        }
-        let att = x + pg_sys::FirstLowInvalidHeapAttributeNumber;
-        let mut null = false;
-        let value = unsafe { pg_sys::heap_getattr(td.tg_trigtuple, att, desc, &mut null) };
-        let attrs = unsafe { (*desc).attrs.as_slice((*desc).natts as usize) };
-        let text = if null { "NULL".into() } else { output(attrs[att as usize - 1].atttypid, value) };
-        out.push((column_name(td, att), text));
-    }
-    if out.is_empty() {
+/// The old row's key, as `42` or `(1, x)` for messages and as
+/// `Key (id)=(42)` for details; the ctid when the table has no primary key.
+fn row_key(td: &pg_sys::TriggerData) -> (String, String) {
+    let desc = unsafe { (*td.tg_relation).rd_att };
+    let mut kv: Vec<(String, String)> = primary_key(td.tg_relation)
+        .into_iter()
+        .map(|(att, ty)| {
+            let mut null = false;
+            let value = unsafe { pg_sys::heap_getattr(td.tg_trigtuple, att, desc, &mut null) };
+            (column_name(td, att), if null { "NULL".into() } else { output(ty, value) })
+        })
+        .collect();
+    if kv.is_empty() {
         let tid = unsafe { &(*td.tg_trigtuple).t_self };
         let block = ((tid.ip_blkid.bi_hi as u32) << 16) | tid.ip_blkid.bi_lo as u32;
-        out.push(("ctid".into(), format!("({},{})", block, tid.ip_posid)));
+        kv.push(("ctid".into(), format!("({},{})", block, tid.ip_posid)));
     }
-    out
-}
-
-fn row_key(td: &pg_sys::TriggerData) -> String {
-    let kv = key_values(td);
-    if kv.len() == 1 {
-        kv[0].1.clone()
-    } else {
-        format!("({})", kv.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", "))
-    }
-}
-
-fn key_detail(td: &pg_sys::TriggerData) -> String {
-    let kv = key_values(td);
     let names: Vec<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
     let values: Vec<&str> = kv.iter().map(|(_, v)| v.as_str()).collect();
-    format!("Key ({})=({})", names.join(", "), values.join(", "))
+    let short = if kv.len() == 1 { values[0].to_string() } else { format!("({})", values.join(", ")) };
+    (short, format!("Key ({})=({})", names.join(", "), values.join(", ")))
 }
 
 fn output(ty: pg_sys::Oid, value: pg_sys::Datum) -> String {
