@@ -1,5 +1,6 @@
-//! Findings streamed from a list of queries through SPI cursors, a batch at a
-//! time, so an all-rows check holds one batch in memory, not every finding.
+//! Findings from a list of queries, one query at a time: a single-entity
+//! statement through a kept generic plan and an SPI cursor, an all-rows
+//! statement run whole so that it can use parallel workers.
 
 use crate::backend::BackendLocal;
 use crate::catalog::spi_error;
@@ -89,6 +90,17 @@ fn open_plan(q: &Query) -> Result<String> {
     Ok(unsafe { CStr::from_ptr((*portal).name) }.to_string_lossy().into_owned())
 }
 
+/// An all-rows statement runs to completion in one call, which lets the
+/// planner use parallel workers (a cursor fetched in batches cannot): on
+/// 100,000 loans the hash joins and aggregates share the cores. Its findings
+/// are few next to the rows it reads, so holding them is cheap.
+fn run_whole(q: &Query) -> Result<Vec<Finding>> {
+    without_jit(|| {
+        Spi::connect(|client| client.select(&q.sql, None, &[])?.map(|row| to_finding(&row)).collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(spi_error)
+    })
+}
+
 pub struct Stream {
     queries: VecDeque<Query>,
     cursor: Option<String>,
@@ -118,6 +130,10 @@ impl Stream {
             }
             None => match self.queries.pop_front() {
                 None => Ok(false),
+                Some(q) if q.id.is_none() => {
+                    self.batch.extend(run_whole(&q)?);
+                    Ok(true)
+                }
                 Some(q) => {
                     self.cursor = Some(Spi::connect(|_| open_cursor(&q))?);
                     Ok(true)

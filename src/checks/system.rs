@@ -5,7 +5,7 @@
 use super::stream::Query;
 use super::tables::*;
 use super::Family;
-use crate::catalog::{quote_literal, spi_error, Regclass, Table};
+use crate::catalog::{quote_ident, quote_literal, spi_error, Regclass, Table};
 use crate::errors::Result;
 use pgrx::prelude::*;
 
@@ -66,7 +66,8 @@ SELECT 'error', 'duplicate_installment_sequence', 'loan', d.loan_application_id,
               = ARRAY['loan_application_id', 'sequence'])
  ORDER BY d.loan_application_id, d.sequence";
 
-/// One statement reporting orphans for each listed relation (those whose tables exist).
+/// One statement reporting orphans for each listed relation (those whose
+/// tables exist): the quick check's form, an anti-join per relation.
 fn orphans(schema: &Schema, relations: &[(&str, &str, &str)]) -> Option<Query> {
     let parts: Vec<String> = relations
         .iter()
@@ -87,16 +88,15 @@ fn orphans(schema: &Schema, relations: &[(&str, &str, &str)]) -> Option<Query> {
     if parts.is_empty() {
         return None;
     }
-    let sql = format!(
-        "SELECT 'error', 'orphaned_rows', 'table', NULL::bigint, \
-                format('%s orphaned row(s) in %s: %s references a missing %s', o.n, o.relation, o.column_name, o.target), \
-                jsonb_build_object('relation', o.relation, 'column', o.column_name, 'references', o.target, \
-                                   'count', o.n, 'first_ids', to_jsonb(o.ids)) \
-           FROM ({}) o WHERE o.n > 0",
-        parts.join(" UNION ALL ")
-    );
+    let sql = format!("SELECT {ORPHAN_ROW} FROM ({}) o WHERE o.n > 0", parts.join(" UNION ALL "));
     Some(Query { sql: schema.render(&sql), id: None })
 }
+
+/// The finding for a relation `o` with orphans (relation, column_name, target, n, ids).
+const ORPHAN_ROW: &str = "'error', 'orphaned_rows', 'table', NULL::bigint, \
+    format('%s orphaned row(s) in %s: %s references a missing %s', o.n, o.relation, o.column_name, o.target), \
+    jsonb_build_object('relation', o.relation, 'column', o.column_name, 'references', o.target, \
+                       'count', o.n, 'first_ids', to_jsonb(o.ids))";
 
 /// A foreign key as the catalog has it.
 struct ForeignKey {
@@ -138,56 +138,110 @@ fn foreign_keys(schema: &Schema) -> Result<Vec<ForeignKey>> {
     .map_err(spi_error)
 }
 
-/// One scan per child table counts the rows breaking each of its foreign keys.
-fn violations(fks: &[ForeignKey]) -> Result<Vec<Query>> {
-    let mut queries = Vec::new();
-    let mut children: Vec<pg_sys::Oid> = fks.iter().map(|f| f.child).collect();
-    children.dedup();
-    for child in children {
-        let table = Table::open(Some(Regclass(child)), "table")?;
-        let has_id = table.column_type("id")?.is_some();
-        let mut joins = Vec::new();
-        let mut aggs = Vec::new();
-        let mut rows = Vec::new();
-        for (i, fk) in fks.iter().filter(|f| f.child == child).enumerate() {
-            let parent = Table::open(Some(Regclass(fk.parent)), "table")?;
-            let on: Vec<String> = fk
-                .columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(c, r)| format!("p{i}.{} = ch.{}", crate::catalog::quote_ident(r), crate::catalog::quote_ident(c)))
-                .collect();
-            let not_null: Vec<String> =
-                fk.columns.iter().map(|c| format!("ch.{} IS NOT NULL", crate::catalog::quote_ident(c))).collect();
-            let broken = format!("{} AND p{i}.ctid IS NULL", not_null.join(" AND "));
-            joins.push(format!("LEFT JOIN {} p{i} ON {}", parent.qualified, on.join(" AND ")));
-            let ids = if has_id {
-                format!("(array_agg(ch.id ORDER BY ch.id) FILTER (WHERE {broken}))[1:10]")
-            } else {
-                "NULL::bigint[]".into()
-            };
-            aggs.push(format!("count(*) FILTER (WHERE {broken}) AS n{i}, {ids} AS ids{i}"));
-            rows.push(format!(
-                "({}, {}, {}, x.n{i}, x.ids{i})",
-                quote_literal(&fk.name),
-                quote_literal(&fk.columns.join(", ")),
-                quote_literal(&parent.name)
-            ));
+/// A reference a child table's rows must resolve: a declared foreign key,
+/// an orphan rule of the rules' list, or both (one join serves the two).
+struct Reference {
+    constraint: Option<String>,
+    orphan: bool,
+    parent: pg_sys::Oid,
+    columns: Vec<String>,
+    ref_columns: Vec<String>,
+}
+
+/// Each child table's references: its foreign keys, then the orphan rules
+/// no foreign key covers (a dropped constraint must not hide orphans).
+fn references(schema: &Schema, fks: &[ForeignKey]) -> Vec<(pg_sys::Oid, Vec<Reference>)> {
+    let rules: Vec<(pg_sys::Oid, String, pg_sys::Oid)> = ORPHANS
+        .iter()
+        .filter_map(|(c, col, p)| Some((schema.table(c)?, col.to_string(), schema.table(p)?)))
+        .collect();
+    let is_rule = |child, parent, columns: &[String], ref_columns: &[String]| {
+        ref_columns == ["id"] && rules.iter().any(|(c, col, p)| *c == child && *p == parent && columns == [col.clone()])
+    };
+    let mut out: Vec<(pg_sys::Oid, Vec<Reference>)> = Vec::new();
+    let mut add = |child: pg_sys::Oid, r: Reference| match out.iter_mut().find(|(c, _)| *c == child) {
+        Some((_, refs)) => refs.push(r),
+        None => out.push((child, vec![r])),
+    };
+    for fk in fks {
+        add(
+            fk.child,
+            Reference {
+                constraint: Some(fk.name.clone()),
+                orphan: is_rule(fk.child, fk.parent, &fk.columns, &fk.ref_columns),
+                parent: fk.parent,
+                columns: fk.columns.clone(),
+                ref_columns: fk.ref_columns.clone(),
+            },
+        );
+    }
+    for (child, column, parent) in &rules {
+        let covered = fks.iter().any(|f| {
+            f.child == *child && f.parent == *parent && f.columns == [column.clone()] && f.ref_columns == ["id"]
+        });
+        if !covered {
+            add(
+                *child,
+                Reference {
+                    constraint: None,
+                    orphan: true,
+                    parent: *parent,
+                    columns: vec![column.clone()],
+                    ref_columns: vec!["id".into()],
+                },
+            );
         }
+    }
+    out
+}
+
+/// One scan per child table finds the rows breaking any of its references
+/// (a parallel hash join keeps only them); the few broken rows are then
+/// counted per reference, as foreign-key violations and as orphans.
+fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
+    let mut queries = Vec::new();
+    for (child, refs) in references(schema, fks) {
+        let table = Table::open(Some(Regclass(child)), "table")?;
+        let id = if table.column_type("id")?.is_some() { "ch.id" } else { "NULL::bigint" };
+        let (mut joins, mut flags, mut aggs, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, r) in refs.iter().enumerate() {
+            let parent = Table::open(Some(Regclass(r.parent)), "table")?;
+            let on: Vec<String> =
+                r.columns.iter().zip(&r.ref_columns).map(|(c, p)| format!("p{i}.{} = ch.{}", quote_ident(p), quote_ident(c))).collect();
+            let not_null: Vec<String> = r.columns.iter().map(|c| format!("ch.{} IS NOT NULL", quote_ident(c))).collect();
+            joins.push(format!("LEFT JOIN {} p{i} ON {}", parent.qualified, on.join(" AND ")));
+            flags.push(format!("({} AND p{i}.ctid IS NULL) AS b{i}", not_null.join(" AND ")));
+            aggs.push(format!("count(*) FILTER (WHERE b{i}) AS n{i}, (array_agg(id ORDER BY id) FILTER (WHERE b{i}))[1:10] AS ids{i}"));
+            let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
+            if let Some(name) = &r.constraint {
+                rows.push(format!("('foreign_key_violation', {}, {cols}, {parent_l}, x.n{i}, x.ids{i})", quote_literal(name)));
+            }
+            if r.orphan {
+                rows.push(format!("('orphaned_rows', NULL, {cols}, {parent_l}, x.n{i}, x.ids{i})"));
+            }
+        }
+        let broken: Vec<String> = (0..refs.len()).map(|i| format!("b{i}")).collect();
         queries.push(Query {
             sql: format!(
-                "SELECT 'error', 'foreign_key_violation', 'constraint', NULL::bigint, \
-                        format('Foreign key %s on %s has %s row(s) whose %s does not resolve in %s', \
-                               k.conname, {tl}, k.n, k.cols, k.parent), \
-                        jsonb_build_object('constraint', k.conname, 'table', {tl}, 'columns', k.cols, \
-                                           'references', k.parent, 'count', k.n, 'first_ids', to_jsonb(k.ids)) \
-                   FROM (SELECT {aggs} FROM {t} ch {joins}) x \
-                  CROSS JOIN LATERAL (VALUES {rows}) k(conname, cols, parent, n, ids) \
+                "SELECT 'error', k.code, CASE k.code WHEN 'orphaned_rows' THEN 'table' ELSE 'constraint' END, NULL::bigint, \
+                        CASE k.code WHEN 'orphaned_rows' \
+                          THEN format('%s orphaned row(s) in %s: %s references a missing %s', k.n, {tl}, k.cols, k.parent) \
+                          ELSE format('Foreign key %s on %s has %s row(s) whose %s does not resolve in %s', \
+                                      k.conname, {tl}, k.n, k.cols, k.parent) END, \
+                        CASE k.code WHEN 'orphaned_rows' \
+                          THEN jsonb_build_object('relation', {tl}, 'column', k.cols, 'references', k.parent, \
+                                                  'count', k.n, 'first_ids', to_jsonb(k.ids)) \
+                          ELSE jsonb_build_object('constraint', k.conname, 'table', {tl}, 'columns', k.cols, \
+                                                  'references', k.parent, 'count', k.n, 'first_ids', to_jsonb(k.ids)) END \
+                   FROM (SELECT {aggs} FROM (SELECT {id} AS id, {flags} FROM {t} ch {joins}) b WHERE {any}) x \
+                  CROSS JOIN LATERAL (VALUES {rows}) k(code, conname, cols, parent, n, ids) \
                   WHERE k.n > 0",
                 tl = quote_literal(&table.name),
                 aggs = aggs.join(", "),
+                flags = flags.join(", "),
                 t = table.qualified,
                 joins = joins.join(" "),
+                any = broken.join(" OR "),
                 rows = rows.join(", "),
             ),
             id: None,
@@ -234,8 +288,7 @@ fn unvalidated(schema: &Schema, fks: &[ForeignKey]) -> Result<Option<Query>> {
 /// The system section's own queries (the families' all-rows queries follow them).
 pub fn structural(schema: &Schema) -> Result<Vec<Query>> {
     let fks = foreign_keys(schema)?;
-    let mut queries: Vec<Query> = orphans(schema, &ORPHANS).into_iter().collect();
-    queries.extend(violations(&fks)?);
+    let mut queries = violations(schema, &fks)?;
     queries.extend(unvalidated(schema, &fks)?);
     queries.push(Query { sql: schema.render(DUPLICATE_SEQUENCE_SQL), id: None });
     queries.push(Query { sql: VERSIONING_SQL.into(), id: None });
