@@ -49,7 +49,7 @@ impl Family {
                 .replace("@pay@", filter),
             Family::Inventory => INVENTORY_SQL.replace("@motor@", filter),
         };
-        Query { sql: schema.render(&sql), id }
+        Query { sql: schema.render(&sql), id, settings: &[] }
     }
 
     /// The row that answers a check on an id that does not exist.

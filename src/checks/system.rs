@@ -89,7 +89,7 @@ fn orphans(schema: &Schema, relations: &[(&str, &str, &str)]) -> Option<Query> {
         return None;
     }
     let sql = format!("SELECT {ORPHAN_ROW} FROM ({}) o WHERE o.n > 0", parts.join(" UNION ALL "));
-    Some(Query { sql: schema.render(&sql), id: None })
+    Some(Query::all(schema.render(&sql)))
 }
 
 /// The finding for a relation `o` with orphans (relation, column_name, target, n, ids).
@@ -221,8 +221,7 @@ fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
             }
         }
         let broken: Vec<String> = (0..refs.len()).map(|i| format!("b{i}")).collect();
-        queries.push(Query {
-            sql: format!(
+        queries.push(Query::all(format!(
                 "SELECT 'error', k.code, CASE k.code WHEN 'orphaned_rows' THEN 'table' ELSE 'constraint' END, NULL::bigint, \
                         CASE k.code WHEN 'orphaned_rows' \
                           THEN format('%s orphaned row(s) in %s: %s references a missing %s', k.n, {tl}, k.cols, k.parent) \
@@ -243,9 +242,7 @@ fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
                 joins = joins.join(" "),
                 any = broken.join(" OR "),
                 rows = rows.join(", "),
-            ),
-            id: None,
-        });
+        )));
     }
     Ok(queries)
 }
@@ -274,15 +271,12 @@ fn unvalidated(schema: &Schema, fks: &[ForeignKey]) -> Result<Option<Query>> {
     if rows.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Query {
-        sql: format!(
-            "SELECT 'warning', 'foreign_key_not_validated', 'constraint', NULL::bigint, v.message, \
-                    jsonb_build_object('constraint', v.conname, 'state', v.state) \
-               FROM (VALUES {}) v(message, conname, state)",
-            rows.join(", ")
-        ),
-        id: None,
-    }))
+    Ok(Some(Query::all(format!(
+        "SELECT 'warning', 'foreign_key_not_validated', 'constraint', NULL::bigint, v.message, \
+                jsonb_build_object('constraint', v.conname, 'state', v.state) \
+           FROM (VALUES {}) v(message, conname, state)",
+        rows.join(", ")
+    ))))
 }
 
 /// The system section's own queries (the families' all-rows queries follow them).
@@ -290,18 +284,25 @@ pub fn structural(schema: &Schema) -> Result<Vec<Query>> {
     let fks = foreign_keys(schema)?;
     let mut queries = violations(schema, &fks)?;
     queries.extend(unvalidated(schema, &fks)?);
-    queries.push(Query { sql: schema.render(DUPLICATE_SEQUENCE_SQL), id: None });
-    queries.push(Query { sql: VERSIONING_SQL.into(), id: None });
+    queries.push(Query::all(schema.render(DUPLICATE_SEQUENCE_SQL)));
+    queries.push(Query::all(VERSIONING_SQL.into()));
     Ok(queries)
 }
 
 /// Orphaned payments, approved or active loans without a schedule, duplicate
 /// VINs and disabled versioning triggers.
 pub fn quick(schema: &Schema) -> Vec<Query> {
-    let mut queries: Vec<Query> = orphans(schema, &ORPHANS[..2]).into_iter().collect();
-    queries.push(Query {
+    let mut queries: Vec<Query> = orphans(schema, &ORPHANS[..1]).into_iter().collect();
+    // Payments without an installment: a merge of the two unique indexes
+    // (index-only scans) took 0.32 s on 1.3 million payments, the planner's
+    // parallel hash anti-join over 2 million installments 0.65 s.
+    queries.extend(orphans(schema, &ORPHANS[1..2]).map(|q| Query {
+        settings: &[(c"enable_hashjoin", c"off"), (c"max_parallel_workers_per_gather", c"0")],
+        ..q
+    }));
+    queries.push(Query::all(
         // The loan family's schedule_missing rule, through the schedule index.
-        sql: schema.render(
+        schema.render(
             "SELECT 'warning', 'schedule_missing', 'loan', l.id, 'Loan has no payment schedule', \
                     jsonb_build_object('status', l.status) \
                FROM @s@.loans_loanapplication l \
@@ -310,13 +311,9 @@ pub fn quick(schema: &Schema) -> Vec<Query> {
                 AND NOT EXISTS (SELECT FROM @s@.loans_paymentschedule s WHERE s.loan_application_id = l.id) \
               ORDER BY l.id",
         ),
-        id: None,
-    });
+    ));
     let inventory = Family::Inventory.query(schema, None);
-    queries.push(Query {
-        sql: format!("SELECT * FROM ({}) f WHERE f.code = 'duplicate_vin'", inventory.sql),
-        id: None,
-    });
-    queries.push(Query { sql: VERSIONING_SQL.into(), id: None });
+    queries.push(Query::all(format!("SELECT * FROM ({}) f WHERE f.code = 'duplicate_vin'", inventory.sql)));
+    queries.push(Query::all(VERSIONING_SQL.into()));
     queries
 }
