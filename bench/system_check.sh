@@ -3,52 +3,78 @@
 #  (a) a plain aggregate scan: installments and payments summed per loan
 #      and joined to the loans (the floor);
 #  (b) the seed's approach: the single-loan check once per loan, run on a
-#      random sample and scaled up to all loans (said so in the output).
-# Also the quick check. Each timing is the median of 3 runs.
+#      random sample and scaled up to all loans (said so in the output);
+#  (c) what the rules cannot avoid beyond the floor, each as a bare count:
+#      matching every payment to its installment, and the two duplicate
+#      groupings over all payments (same loan, amount and date; same
+#      reference). The floor plus these is a lower bound for any exact
+#      check written in SQL.
+# Also each part of the system check, the quick check, and the peak memory
+# (anonymous RSS of the backend and its parallel workers) of the system
+# check against the floor's. Each timing is the median of 3 runs.
 #   bash bench/system_check.sh [loans=100000] [sample=2000]
-source "$(dirname "$0")/../scripts/common.sh"
 LOANS="${1:-100000}" SAMPLE="${2:-2000}"
 DIR=/tmp/motofinai-bench-system PORT=55452
+source "$(dirname "$0")/dataset.sh"
+make_dataset bench "$LOANS"
+DB=bench
 
-ensure_deps
-install_extension --release
-cluster_start "$DIR" "$PORT" "shared_buffers = 4GB" "work_mem = 64MB" "max_wal_size = 8GB" "autovacuum = off"
-trap 'cluster_stop "$DIR"' EXIT
-export PGHOST="$DIR" PGPORT="$PORT" PGUSER=postgres PGDATABASE=postgres
-sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
-
-sql -f "$ROOT/tests/fixtures/motofinai_schema.sql" -f "$ROOT/tests/generator/generate.sql" >/dev/null
-sql -c "CREATE EXTENSION motofinai_consistency" -c "SELECT motofinai_gen.generate($LOANS)" \
-    -c "SELECT motofinai_gen.inject(5)" -c "VACUUM ANALYZE" >/dev/null
-sql -At -c "SELECT format('dataset: %s loans, %s installments, %s payments',
-    (SELECT count(*) FROM loans_loanapplication), (SELECT count(*) FROM loans_paymentschedule),
-    (SELECT count(*) FROM payments_payment))"
-
-time_ms() { # time_ms SQL -> median ms of 3 runs (after one warm-up)
-    local runs=()
-    psql -X -q -c "$1" >/dev/null
-    for _ in 1 2 3; do
-        runs+=("$( { echo '\timing on'; echo "$1"; } | psql -X -q 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)")
-    done
-    printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p
+# peak_kb SQL: the highest summed RssAnon of this database's backends and
+# parallel workers while SQL runs, sampled every 10 ms.
+peak_kb() {
+    local out="$DIR/peak" postmaster
+    postmaster=$(head -1 "$DIR/data/postmaster.pid")
+    ( peak=0
+      while [ ! -f "$out.stop" ]; do
+          kb=0
+          for pid in $(pgrep -P "$postmaster" -f 'postgres: (postgres '"$DB"'|parallel worker)'); do
+              k=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+              kb=$((kb + ${k:-0}))
+          done
+          [ "$kb" -gt "$peak" ] && peak=$kb
+          sleep 0.01
+      done
+      echo "$peak" > "$out" ) &
+    psql -X -q -d "$DB" -c "$1" >/dev/null
+    touch "$out.stop"; wait
+    cat "$out"; rm -f "$out" "$out.stop"
 }
 
-floor=$(time_ms "SELECT count(*), sum(s.owed), sum(p.paid) FROM loans_loanapplication l
-  LEFT JOIN (SELECT loan_application_id, sum(total_amount) AS owed FROM loans_paymentschedule GROUP BY 1) s
-         ON s.loan_application_id = l.id
-  LEFT JOIN (SELECT loan_application_id, sum(amount) AS paid FROM payments_payment GROUP BY 1) p
-         ON p.loan_application_id = l.id")
-system=$(time_ms "SELECT count(*) FROM check_system_consistency()")
-quick=$(time_ms "SELECT count(*) FROM check_quick_consistency()")
-sample=$(time_ms "SELECT count(*) FROM (SELECT id FROM loans_loanapplication ORDER BY md5(id::text) LIMIT $SAMPLE) l,
-                  check_loan_consistency(l.id) f")
-python3 - "$floor" "$system" "$quick" "$sample" "$LOANS" "$SAMPLE" <<'PY'
+floor=$(time_ms $DB "$FLOOR_SQL")
+match=$(time_ms $DB "SELECT count(*) FROM payments_payment p LEFT JOIN loans_paymentschedule s ON s.id = p.schedule_id
+                     WHERE s.id IS NULL OR s.loan_application_id <> p.loan_application_id OR s.total_amount <> p.amount")
+dup_lad=$(time_ms $DB "SELECT count(*) FROM (SELECT 1 FROM payments_payment
+                       GROUP BY loan_application_id, amount, payment_date HAVING count(*) > 1) d")
+dup_ref=$(time_ms $DB "SELECT count(*) FROM (SELECT 1 FROM payments_payment WHERE btrim(reference) <> ''
+                       GROUP BY reference HAVING count(*) > 1) d")
+system=$(time_ms $DB "SELECT count(*) FROM check_system_consistency()")
+structural=$(time_ms $DB "SELECT count(*) FROM motofinai.check_structural_consistency()")
+loan=$(time_ms $DB "SELECT count(*) FROM check_loan_consistency()")
+payment=$(time_ms $DB "SELECT count(*) FROM check_payment_consistency()")
+inventory=$(time_ms $DB "SELECT count(*) FROM check_inventory_consistency()")
+quick=$(time_ms $DB "SELECT count(*) FROM check_quick_consistency()")
+sample=$(time_ms $DB "SELECT count(*) FROM (SELECT id FROM loans_loanapplication ORDER BY md5(id::text) LIMIT $SAMPLE) l,
+                      check_loan_consistency(l.id) f")
+mem_floor=$(peak_kb "$FLOOR_SQL")
+mem_system=$(peak_kb "SELECT count(*) FROM check_system_consistency()")
+findings=$(psql -X -At -d $DB -c "SELECT count(*) FROM check_system_consistency()")
+python3 - "$floor" "$match" "$dup_lad" "$dup_ref" "$system" "$structural" "$loan" "$payment" "$inventory" \
+    "$quick" "$sample" "$LOANS" "$SAMPLE" "$mem_floor" "$mem_system" "$findings" <<'PY'
 import sys
-floor, system, quick, sample, loans, n = map(float, sys.argv[1:])
+(floor, match, lad, ref, system, structural, loan, payment, inventory, quick, sample,
+ loans, n, mem_floor, mem_system, findings) = map(float, sys.argv[1:])
+bound = floor + match + lad + ref
 per_loan = sample / n
-print(f"(a) plain aggregate scan (floor):      {floor:9.1f} ms")
-print(f"    check_system_consistency():        {system:9.1f} ms   = {system/floor:.2f}x the floor (target <= 2x)")
-print(f"(b) single-loan check per loan:        {per_loan:9.3f} ms per loan, measured on {int(n)} loans,")
-print(f"    scaled to {int(loans)} loans:          {per_loan*loans:9.1f} ms   system check is {per_loan*loans/system:.0f}x faster (target >= 100x)")
-print(f"    check_quick_consistency():         {quick:9.1f} ms   (target < 1000 ms)")
+print(f"(a) plain aggregate scan (floor):       {floor:9.1f} ms")
+print(f"(c) + payment-installment match:        {match:9.1f} ms")
+print(f"    + duplicates by loan/amount/date:   {lad:9.1f} ms")
+print(f"    + duplicates by reference:          {ref:9.1f} ms")
+print(f"    lower bound for an exact check:     {bound:9.1f} ms   = {bound/floor:.2f}x the floor")
+print(f"    check_system_consistency():         {system:9.1f} ms   = {system/floor:.2f}x the floor (target <= 2x),"
+      f" {system/bound:.2f}x the lower bound; {int(findings)} findings")
+print(f"      structural {structural:.0f} ms, loan {loan:.0f} ms, payment {payment:.0f} ms, inventory {inventory:.0f} ms")
+print(f"(b) single-loan check per loan:         {per_loan:9.3f} ms per loan, measured on {int(n)} loans,")
+print(f"    scaled to {int(loans)} loans:           {per_loan*loans:9.1f} ms   system check is {per_loan*loans/system:.1f}x faster (target >= 100x)")
+print(f"    check_quick_consistency():          {quick:9.1f} ms   (target < 1000 ms)")
+print(f"    peak anonymous memory, backend + workers: floor {mem_floor/1024:.0f} MB, system check {mem_system/1024:.0f} MB")
 PY

@@ -5,8 +5,16 @@
 #      and ratio to the no-trigger table. Four tables with the same columns
 #      and indexes: no trigger; contrib's C trigger moddatetime; a PL/pgSQL
 #      trigger doing the version check, bump and timestamp; ours.
+#      Then the variants users choose between, each on its own table: ours
+#      with the version stated (SET version = version, the expected
+#      protocol's checked path), the increment protocol (SET version =
+#      version + 1), strict mode (must state the version), and ours with the
+#      (version, last_modified_at) index enable_versioning creates by
+#      default, which makes every update non-HOT.
 #  (b) pgbench updates by primary key, 2 clients, synchronous_commit = off:
 #      ours against no trigger.
+# Statistics on/off: the third argument starts the cluster with or without
+# shared_preload_libraries (without it the trigger counts nothing).
 #   bash bench/trigger_overhead.sh [rows=1000000] [rounds=5] [stats=on|off]
 source "$(dirname "$0")/../scripts/common.sh"
 ROWS="${1:-1000000}" ROUNDS="${2:-5}" STATS="${3:-on}"
@@ -35,22 +43,31 @@ BEGIN
     RETURN NEW;
 END \$\$;
 SQL
-for t in t_none t_moddatetime t_plpgsql t_ours; do
+tables=(t_none t_moddatetime t_plpgsql t_ours t_stated t_increment t_strict t_index)
+for t in "${tables[@]}"; do
     sql -c "CREATE TABLE $t (id bigint PRIMARY KEY, payload integer NOT NULL, note text NOT NULL,
                              version integer NOT NULL DEFAULT 1, last_modified_at timestamptz NOT NULL DEFAULT now())" \
         -c "INSERT INTO $t (id, payload, note) SELECT g, g, 'row ' || g FROM generate_series(1, $ROWS) g" >/dev/null
 done
 sql -c "CREATE TRIGGER t BEFORE UPDATE ON t_moddatetime FOR EACH ROW EXECUTE FUNCTION moddatetime(last_modified_at)" \
     -c "CREATE TRIGGER t BEFORE UPDATE ON t_plpgsql FOR EACH ROW EXECUTE FUNCTION bench_plpgsql_version()" \
-    -c "SELECT motofinai.enable_versioning('t_ours', create_index => false)" -c "VACUUM ANALYZE" >/dev/null
+    -c "SELECT motofinai.enable_versioning('t_ours', create_index => false)" \
+    -c "SELECT motofinai.enable_versioning('t_stated', create_index => false)" \
+    -c "SELECT motofinai.enable_versioning('t_increment', protocol => 'increment', create_index => false)" \
+    -c "SELECT motofinai.enable_versioning('t_strict', strict => true, create_index => false)" \
+    -c "SELECT motofinai.enable_versioning('t_index')" -c "VACUUM ANALYZE" >/dev/null
 
-tables=(t_none t_moddatetime t_plpgsql t_ours)
-declare -A times
+declare -A times set_list
+for t in "${tables[@]}"; do set_list[$t]="payload = payload + 1"; done
+set_list[t_stated]="payload = payload + 1, version = version"
+set_list[t_strict]="payload = payload + 1, version = version"
+set_list[t_increment]="payload = payload + 1, version = version + 1"
+n=${#tables[@]}
 for r in $(seq 1 "$ROUNDS"); do
     # Rotate the order so no table always runs first or last.
-    for i in 0 1 2 3; do
-        t=${tables[$(( (i + r) % 4 ))]}
-        ms=$( { echo "VACUUM $t;"; echo '\timing on'; echo "UPDATE $t SET payload = payload + 1;"; } \
+    for i in $(seq 0 $((n - 1))); do
+        t=${tables[$(( (i + r) % n ))]}
+        ms=$( { echo "VACUUM $t;"; echo '\timing on'; echo "UPDATE $t SET ${set_list[$t]};"; } \
               | psql -X -q 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1)
         times[$t]="${times[$t]:-} $ms"
     done

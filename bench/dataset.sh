@@ -1,0 +1,36 @@
+# Shared by the check benchmarks: a throwaway cluster, generated Motofinai
+# datasets, and timing. Source it after setting DIR and PORT.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
+
+ensure_deps
+install_extension --release
+cluster_start "$DIR" "$PORT" "shared_buffers = 4GB" "work_mem = 64MB" "max_wal_size = 8GB" "autovacuum = off"
+trap 'cluster_stop "$DIR"' EXIT
+export PGHOST="$DIR" PGPORT="$PORT" PGUSER=postgres
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+# make_dataset DB LOANS: the generator's data with 5 injections of every
+# defect (1 below 2,000 loans), vacuumed and analyzed (index-only scans and
+# good estimates).
+make_dataset() {
+    sql -d postgres -c "CREATE DATABASE $1" >/dev/null
+    sql -d "$1" -f "$ROOT/tests/fixtures/motofinai_schema.sql" -f "$ROOT/tests/generator/generate.sql" >/dev/null
+    sql -d "$1" -c "CREATE EXTENSION motofinai_consistency" -c "SELECT motofinai_gen.generate($2)" \
+        -c "SELECT motofinai_gen.inject(CASE WHEN $2 >= 2000 THEN 5 ELSE 1 END)" -c "VACUUM ANALYZE" >/dev/null
+    sql -d "$1" -At -c "SELECT format('dataset %s: %s loans, %s installments, %s payments', current_database(),
+        (SELECT count(*) FROM loans_loanapplication), (SELECT count(*) FROM loans_paymentschedule),
+        (SELECT count(*) FROM payments_payment))"
+}
+
+# time_ms DB SQL: median ms of 3 runs after one warm-up, in one session.
+time_ms() {
+    { echo "$2;"; echo '\timing on'; for _ in 1 2 3; do echo "$2;"; done; } \
+        | psql -X -q -d "$1" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | sed -n 2p
+}
+
+# The floor: installments and payments summed per loan, joined to the loans.
+FLOOR_SQL="SELECT count(*), sum(s.owed), sum(p.paid) FROM loans_loanapplication l
+  LEFT JOIN (SELECT loan_application_id, sum(total_amount) AS owed FROM loans_paymentschedule GROUP BY 1) s
+         ON s.loan_application_id = l.id
+  LEFT JOIN (SELECT loan_application_id, sum(amount) AS paid FROM payments_payment GROUP BY 1) p
+         ON p.loan_application_id = l.id"
