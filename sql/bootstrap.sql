@@ -27,6 +27,10 @@ BEGIN
      USING pg_catalog.pg_event_trigger_dropped_objects() d
      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
        AND c.tbl::oid = d.objid;
+    -- Their conflict-statistics slots are free for other tables.
+    PERFORM motofinai.conflict_stats_forget(ARRAY(
+        SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'table'));
 END $$;
 CREATE EVENT TRIGGER motofinai_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION motofinai.forget_dropped_tables();

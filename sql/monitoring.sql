@@ -16,6 +16,9 @@ BEGIN
     IF tbl IS NULL OR hours IS NULL OR max_rows IS NULL THEN
         RAISE EXCEPTION 'tbl, hours and max_rows must not be NULL' USING ERRCODE = '22004';
     END IF;
+    IF hours < 0 OR max_rows < 0 THEN
+        RAISE EXCEPTION 'hours and max_rows must not be negative' USING ERRCODE = '22023';
+    END IF;
     SELECT * INTO cfg FROM motofinai.versioning_config c WHERE c.tbl = high_version_objects.tbl;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'table "%" is not versioned', tbl USING ERRCODE = '55000',

@@ -158,3 +158,59 @@ pub fn spi_error(e: pgrx::spi::Error) -> DbError {
 unsafe fn cstr_opt(p: *const std::ffi::c_char) -> Option<String> {
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
+
+/// A jsonb value passed through untouched: pgrx's `JsonB` converts through
+/// serde_json, which refuses nesting deeper than 128 levels (an internal
+/// error for a value PostgreSQL itself accepts). Row helpers only hand
+/// jsonb to SQL and back, so they never need it as a Rust value.
+pub struct RawJsonb(pg_sys::Datum);
+
+impl RawJsonb {
+    /// The same datum again (it is only a pointer, valid for the call).
+    pub fn copy(&self) -> RawJsonb {
+        RawJsonb(self.0)
+    }
+
+    /// A jsonb from its text form (SQL's `::text`), in the current memory context.
+    pub fn from_text(text: &str) -> Result<RawJsonb> {
+        let text = std::ffi::CString::new(text).map_err(|e| DbError::new("22P02", e.to_string()))?;
+        let datum = unsafe { pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[text.as_c_str().into_datum()]) };
+        datum.map(RawJsonb).ok_or_else(|| DbError::new("22P02", "invalid jsonb"))
+    }
+}
+
+impl FromDatum for RawJsonb {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<RawJsonb> {
+        (!is_null).then_some(RawJsonb(datum))
+    }
+}
+
+impl IntoDatum for RawJsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for RawJsonb {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        unsafe { arg.unbox_arg_using_from_datum().expect("jsonb argument must not be NULL") }
+    }
+}
+
+unsafe impl pgrx::callconv::BoxRet for RawJsonb {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        unsafe { fcinfo.return_raw_datum(self.0) }
+    }
+}
+
+// SAFETY: it is exactly SQL's jsonb.
+unsafe impl SqlTranslatable for RawJsonb {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(RawJsonb);
+    const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
+    const ARGUMENT_SQL: std::result::Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: std::result::Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
+}

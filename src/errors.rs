@@ -32,6 +32,7 @@ pub mod sqlstate {
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const TRIGGER_PROTOCOL_VIOLATED: &str = "39P01";
+    pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
 }
 
 /// The `constraint_name` of the optimistic-locking conflict.
@@ -176,6 +177,21 @@ pub const fn encode_sqlstate(s: &str) -> c_int {
 /// A NULL where the caller must give a value.
 pub fn null_argument(name: &str) -> DbError {
     DbError::new(sqlstate::NULL_VALUE_NOT_ALLOWED, format!("{name} must not be NULL"))
+}
+
+/// Functions that write refuse up front in a read-only transaction (and on
+/// a hot standby, where every transaction is): otherwise the first write
+/// inside them fails as an internal error (no transaction id in recovery).
+pub fn require_writable(function: &str) -> Result<()> {
+    if unsafe { pg_sys::XactReadOnly } {
+        let standby = unsafe { pg_sys::RecoveryInProgress() };
+        return Err(DbError::new(
+            sqlstate::READ_ONLY_SQL_TRANSACTION,
+            format!("cannot run {function} in a read-only transaction"),
+        )
+        .hint(if standby { "This server is a standby: run it on the primary." } else { "Run it in a read-write transaction." }));
+    }
+    Ok(())
 }
 
 #[cfg(any(test, feature = "pg_test"))]

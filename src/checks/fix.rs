@@ -6,7 +6,7 @@ use super::report::findings;
 use super::stream::Finding;
 use super::tables::{Schema, LOANS, SCHEDULE};
 use super::{check_one, Family};
-use crate::catalog::{quote_ident, select_one, spi_error, Regclass, Table};
+use crate::catalog::{quote_ident, select_one, spi_error, RawJsonb, Regclass, Table};
 use crate::errors::{null_argument, sqlstate, DbError, OrRaise, Result};
 use crate::versioning::registered_options;
 use crate::versioning::rows::{lock_row, update_row};
@@ -105,10 +105,10 @@ impl Repair {
         let tbl = Some(Regclass(self.oid(schema)?));
         let table = Table::open(tbl, "table")?;
         match registered_options(&table) {
-            Ok(options) => {
-                let row = lock_row(tbl, Some(self.id), None, Some(false))?;
-                let version = row.0[&options.version_column].as_i64();
-                update_row(tbl, Some(self.id), version, Some(JsonB(Value::Object(self.set.clone()))))?;
+            Ok(_) => {
+                let (_, version) = lock_row(tbl, Some(self.id), None, Some(false))?;
+                let set = RawJsonb::from_text(&Value::Object(self.set.clone()).to_string())?;
+                update_row(tbl, Some(self.id), version, Some(set))?;
                 return Ok(());
             }
             // Not versioned: a compare-and-set on the values read.
@@ -162,6 +162,9 @@ type FixRow = (String, String, Option<i64>, JsonB, String, bool);
 
 fn fix(scope: Option<String>, id: Option<i64>, apply: Option<bool>) -> Result<Vec<FixRow>> {
     let apply = apply.ok_or_else(|| null_argument("apply"))?;
+    if apply {
+        crate::errors::require_writable("fix_consistency with apply")?;
+    }
     let found = findings(scope.as_deref(), id)?;
     let repairs = plan(&found)?;
     let schema = Schema::current()?;

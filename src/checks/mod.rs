@@ -194,6 +194,7 @@ fn create_check_indexes() {
 }
 
 fn create_indexes() -> Result<()> {
+    crate::errors::require_writable("create_check_indexes")?;
     let schema = Schema::current()?;
     schema.require(&[PAYMENTS])?;
     Spi::run(&format!(

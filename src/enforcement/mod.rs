@@ -264,6 +264,7 @@ fn enforce_consistency(enabled: default!(Option<bool>, true)) {
 
 fn enforce(enabled: Option<bool>) -> Result<()> {
     let enabled = enabled.ok_or_else(|| null_argument("enabled"))?;
+    crate::errors::require_writable("enforce_consistency")?;
     let schema = Schema::current()?;
     schema.require(&[LOANS, SCHEDULE, PAYMENTS])?;
     for (table, column) in [(LOANS, "id"), (SCHEDULE, "loan_application_id"), (PAYMENTS, "loan_application_id")] {

@@ -3,12 +3,14 @@
 //! (a table insert would not), and are read through a view.
 //!
 //! One slot per versioned table (database and table OID), up to `SLOTS`;
-//! the versioning trigger counts into it under a short exclusive LWLock.
+//! the versioning trigger counts into it under a short exclusive LWLock, a
+//! batch of rows at a time.
 //! Each slot also keeps the table's hot rows: per 5-minute bucket over the
 //! last hour, a Space-Saving summary of the rows updated most often (exact
 //! while a bucket sees no more distinct rows than it has entries; never
 //! under-counting), so "modifications in the last hour" is measured.
 
+use crate::errors::OrRaise;
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +87,9 @@ pub struct Slot {
     alert_claimed_by: i32,
     /// The minute of the last alert sent: one alert per window.
     alerted_minute: i64,
+    /// Unix time of the last count: when every slot is taken, the one idle
+    /// longest (say, of a dropped database's table) is given up.
+    last_used: i64,
 }
 
 #[derive(Clone, Copy)]
@@ -137,59 +142,134 @@ fn unix_seconds() -> i64 {
     (unsafe { pg_sys::GetCurrentTimestamp() }) / 1_000_000 + 946_684_800
 }
 
+/// Passed updates this backend has counted but not yet added to shared
+/// memory, as (table, row key). The first of each transaction goes in at
+/// once, so the trigger learns whether an alert waits to be sent; the rest a
+/// batch at a time, so a bulk UPDATE takes the lock once per `BATCH` rows.
+/// Transaction end and every reader of the statistics flush the rest.
+#[derive(Default)]
+struct Buffer {
+    events: Vec<(u32, Option<i64>)>,
+    in_xact: bool,
+}
+
+static BUFFER: crate::backend::BackendLocal<Buffer> = crate::backend::BackendLocal::new();
+const BATCH: usize = 256;
+
 /// Count one checked UPDATE of a table, and (when it passed) of its row
 /// `key`. True when some conflict-rate alert is waiting to be sent.
 pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) -> bool {
     if !enabled() {
         return false;
     }
-    let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
     let relid = u32::from(relid);
-    let mut guard = STATS.exclusive();
-    let slots = &mut *guard;
-    let slot = match slots.tables.iter().position(|s| s.relid == relid && s.dbid == dbid) {
-        Some(i) => &mut slots.tables[i],
-        None => match slots.tables.iter().position(|s| s.relid == 0) {
-            Some(i) => {
-                slots.tables[i] = Slot { dbid, relid, ..Slot::default() };
-                &mut slots.tables[i]
-            }
-            None => return slots.pending > 0, // full: a table beyond SLOTS is not counted
-        },
-    };
-    slot.checked += 1;
-    match outcome {
-        Outcome::Passed => {
-            if let Some(key) = key {
-                let epoch = unix_seconds() / BUCKET_SECONDS;
-                let bucket = &mut slot.hot[(epoch as usize) % BUCKETS];
-                if bucket.epoch != epoch {
-                    *bucket = Bucket { epoch, ..Bucket::default() };
-                }
-                bucket.add(key, HOT_ROWS.get().clamp(1, MAX_HOT_ROWS as i32) as usize);
-            }
-        }
-        Outcome::Conflict => {
-            slot.conflicts += 1;
-            slot.last_conflict = unsafe { pg_sys::GetCurrentTimestamp() };
-            let minute = unix_seconds() / 60;
-            let bucket = &mut slot.conflict_minutes.0[(minute as usize) % 60];
-            if bucket.0 != minute {
-                *bucket = (minute, 0);
-            }
-            bucket.1 += 1;
-            let window = CONFLICT_ALERT_WINDOW.get().clamp(1, 60) as i64;
-            let recent: u32 = slot.conflict_minutes.0.iter().filter(|(m, _)| *m > minute - window).map(|(_, n)| n).sum();
-            if recent as i64 >= CONFLICT_ALERT_THRESHOLD.get() as i64 && minute - slot.alerted_minute >= window {
-                slot.alert_pending = true;
-                slot.alert_conflicts = recent;
-                slot.alert_window = window as u32;
-                slots.pending += 1;
-            }
-        }
-        Outcome::StrictRejection => slot.strict_rejections += 1,
+    let buffer = BUFFER.get(Buffer::default);
+    if outcome == Outcome::Passed && buffer.in_xact && buffer.events.len() < BATCH {
+        buffer.events.push((relid, key));
+        return false;
     }
+    buffer.in_xact = true;
+    let mut slots = STATS.exclusive();
+    for (r, k) in buffer.events.drain(..) {
+        slots.count(r, Outcome::Passed, k);
+    }
+    slots.count(relid, outcome, key);
     slots.pending > 0
+}
+
+/// Add this backend's buffered counts to shared memory.
+fn flush() {
+    let buffer = BUFFER.get(Buffer::default);
+    if enabled() && !buffer.events.is_empty() {
+        let mut slots = STATS.exclusive();
+        for (r, k) in buffer.events.drain(..) {
+            slots.count(r, Outcome::Passed, k);
+        }
+    }
+}
+
+impl Slots {
+    fn count(&mut self, relid: u32, outcome: Outcome, key: Option<i64>) {
+        let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
+        let now = unix_seconds();
+        let i = match self.tables.iter().position(|s| s.relid == relid && s.dbid == dbid) {
+            Some(i) => i,
+            None => {
+                let free = self.tables.iter().position(|s| s.relid == 0);
+                let i = free.unwrap_or_else(|| {
+                    (0..SLOTS).min_by_key(|&i| self.tables[i].last_used).expect("SLOTS > 0")
+                });
+                self.clear(i);
+                self.tables[i] = Slot { dbid, relid, ..Slot::default() };
+                i
+            }
+        };
+        let slot = &mut self.tables[i];
+        slot.last_used = now;
+        slot.checked += 1;
+        match outcome {
+            Outcome::Passed => {
+                if let Some(key) = key {
+                    let epoch = now / BUCKET_SECONDS;
+                    let bucket = &mut slot.hot[(epoch as usize) % BUCKETS];
+                    if bucket.epoch != epoch {
+                        *bucket = Bucket { epoch, ..Bucket::default() };
+                    }
+                    bucket.add(key, HOT_ROWS.get().clamp(1, MAX_HOT_ROWS as i32) as usize);
+                }
+            }
+            Outcome::Conflict => {
+                slot.conflicts += 1;
+                slot.last_conflict = unsafe { pg_sys::GetCurrentTimestamp() };
+                let minute = now / 60;
+                let bucket = &mut slot.conflict_minutes.0[(minute as usize) % 60];
+                if bucket.0 != minute {
+                    *bucket = (minute, 0);
+                }
+                bucket.1 += 1;
+                let window = CONFLICT_ALERT_WINDOW.get().clamp(1, 60) as i64;
+                let recent: u32 =
+                    slot.conflict_minutes.0.iter().filter(|(m, _)| *m > minute - window).map(|(_, n)| n).sum();
+                if recent as i64 >= CONFLICT_ALERT_THRESHOLD.get() as i64 && minute - slot.alerted_minute >= window {
+                    slot.alert_pending = true;
+                    slot.alert_conflicts = recent;
+                    slot.alert_window = window as u32;
+                    self.pending += 1;
+                }
+            }
+            Outcome::StrictRejection => slot.strict_rejections += 1,
+        }
+    }
+
+    /// Empty a slot, withdrawing its pending alert.
+    fn clear(&mut self, i: usize) {
+        if self.tables[i].alert_pending {
+            self.pending = self.pending.saturating_sub(1);
+        }
+        self.tables[i] = Slot::default();
+    }
+}
+
+/// Free the slots of dropped tables of this database (called by the
+/// extension's sql_drop event trigger; not granted to PUBLIC).
+#[pg_extern(volatile, parallel_unsafe)]
+fn conflict_stats_forget(tables: Vec<pg_sys::Oid>) {
+    clear_slots(|s| tables.iter().any(|t| u32::from(*t) == s.relid));
+}
+
+/// Empty this database's slots that match.
+fn clear_slots(matches: impl Fn(&Slot) -> bool) {
+    if !enabled() {
+        return;
+    }
+    flush();
+    let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
+    let mut slots = STATS.exclusive();
+    for i in 0..SLOTS {
+        if slots.tables[i].dbid == dbid && matches(&slots.tables[i]) {
+            slots.clear(i);
+        }
+    }
 }
 
 /// Alerts this backend has queued in its transaction: (slot, relid).
@@ -247,6 +327,8 @@ pub fn send_pending_alerts() {
 /// At transaction end: what this backend queued is sent (commit) or
 /// released for another transaction to send (abort).
 pub fn at_xact_end(committed: bool) {
+    flush();
+    BUFFER.get(Buffer::default).in_xact = false;
     let queued = QUEUED.get(Vec::new);
     if queued.is_empty() || !enabled() {
         return;
@@ -341,6 +423,7 @@ pub fn snapshot() -> Vec<Slot> {
     if !enabled() {
         return Vec::new();
     }
+    flush();
     let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
     STATS.share().tables.iter().filter(|s| s.relid != 0 && s.dbid == dbid).copied().collect()
 }
@@ -377,12 +460,24 @@ pub fn hot_rows(
     tbl: crate::catalog::Regclass,
     minutes: default!(i32, 60),
 ) -> TableIterator<'static, (name!(id, i64), name!(modifications, i64), name!(max_overcount, i64))> {
+    // Row ids are data: only for those who may read the table.
+    let allowed = unsafe { pg_sys::pg_class_aclcheck(tbl.0, pg_sys::GetUserId(), pg_sys::ACL_SELECT as pg_sys::AclMode) };
+    if allowed != pg_sys::AclResult::ACLCHECK_OK {
+        let table = crate::catalog::Table::open(Some(tbl), "tbl").or_raise();
+        crate::errors::DbError::new(
+            crate::errors::sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied for table {}", table.name),
+        )
+        .table(&table.schema, &table.name)
+        .raise();
+    }
     let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
     let relid = u32::from(tbl.0);
     let now = unix_seconds() / BUCKET_SECONDS;
     let span = ((minutes.max(0) as i64 + BUCKET_SECONDS / 60 - 1) / (BUCKET_SECONDS / 60)).min(BUCKETS as i64);
     let mut counts: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
     if enabled() {
+        flush();
         let slots = STATS.share();
         if let Some(slot) = slots.tables.iter().find(|s| s.relid == relid && s.dbid == dbid) {
             for b in slot.hot.iter().filter(|b| b.epoch > now - span && b.epoch <= now) {
@@ -408,18 +503,7 @@ fn conflict_stats_enabled() -> bool {
 /// Zero this database's statistics.
 #[pg_extern(volatile, parallel_unsafe)]
 fn conflict_stats_reset() {
-    if !enabled() {
-        return;
-    }
-    let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
-    let mut guard = STATS.exclusive();
-    let slots = &mut *guard;
-    for s in slots.tables.iter_mut().filter(|s| s.dbid == dbid) {
-        if s.alert_pending {
-            slots.pending = slots.pending.saturating_sub(1);
-        }
-        *s = Slot::default();
-    }
+    clear_slots(|_| true);
 }
 
 extension_sql!(
@@ -437,7 +521,9 @@ SELECT NULL, NULL, NULL, NULL, NULL,
 COMMENT ON VIEW motofinai.conflict_stats IS
     'Optimistic-locking conflicts per versioned table, from shared memory (needs shared_preload_libraries)';
 GRANT SELECT ON motofinai.conflict_stats TO PUBLIC;
+-- Counts are public, like pg_stat_user_tables; wiping them is not.
+REVOKE EXECUTE ON FUNCTION motofinai.conflict_stats_reset(), motofinai.conflict_stats_forget(oid[]) FROM PUBLIC;
 "#,
     name = "conflict_stats_view",
-    requires = [conflict_stats_raw, conflict_stats_enabled],
+    requires = [conflict_stats_raw, conflict_stats_enabled, conflict_stats_reset, conflict_stats_forget],
 );

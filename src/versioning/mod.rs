@@ -57,7 +57,16 @@ impl Options {
                 version_column: v.clone(),
                 modified_column: m.clone(),
                 protocol: Protocol::parse(p)?,
-                strict: s == "true",
+                strict: match s.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => {
+                        return Err(DbError::new(
+                            sqlstate::INVALID_PARAMETER_VALUE,
+                            format!("strict must be true or false, not \"{other}\""),
+                        ))
+                    }
+                },
             }),
             _ => Err(DbError::new(
                 sqlstate::TRIGGER_PROTOCOL_VIOLATED,
@@ -141,7 +150,9 @@ fn enable(
     strict: Option<bool>,
     create_index: Option<bool>,
 ) -> Result<()> {
+    crate::errors::require_writable("enable_versioning")?;
     let table = Table::open(tbl, "tbl")?.require_table()?;
+    require_versionable(&table)?;
     let options = Options {
         version_column: checked_name(version_column, "version_column")?,
         modified_column: checked_name(modified_column, "modified_column")?,
@@ -213,6 +224,49 @@ fn enable(
     .map_err(spi_error)
 }
 
+/// Tables whose versioning would not behave as registered: a temporary
+/// table (its registration would outlive the session: no drop event fires),
+/// a partition of a versioned table (the parent's trigger already covers
+/// it, with the parent's options), or a partitioned table with a partition
+/// versioned on its own (the parent's trigger would silently replace it).
+fn require_versionable(table: &Table) -> Result<()> {
+    let refuse = |message: String, hint: &str| {
+        Err(DbError::new(sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE, message)
+            .hint(hint)
+            .table(&table.schema, &table.name))
+    };
+    if unsafe { pg_sys::get_rel_persistence(table.oid) } as u8 == pg_sys::RELPERSISTENCE_TEMP {
+        return Err(DbError::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            format!("cannot version temporary table \"{}\"", table.name),
+        )
+        .hint("Version the permanent table the data lives in.")
+        .table(&table.schema, &table.name));
+    }
+    let related = |sql: &str| {
+        crate::catalog::select_one::<String>(sql, &[table.oid.into()]).map(|r| r.filter(|s| !s.is_empty()))
+    };
+    if let Some(parent) = related(
+        "SELECT c.tbl::text FROM pg_catalog.pg_partition_ancestors($1) a \
+           JOIN motofinai.versioning_config c ON c.tbl = a.relid WHERE a.relid <> $1 LIMIT 1",
+    )? {
+        return refuse(
+            format!("\"{}\" is a partition of versioned table {parent}", table.name),
+            "Its parent's versioning already covers it; change options on the parent.",
+        );
+    }
+    if let Some(partition) = related(
+        "SELECT c.tbl::text FROM pg_catalog.pg_partition_tree($1) t \
+           JOIN motofinai.versioning_config c ON c.tbl = t.relid WHERE t.relid <> $1 LIMIT 1",
+    )? {
+        return refuse(
+            format!("partition {partition} of \"{}\" is versioned on its own", table.name),
+            "Run motofinai.disable_versioning on that partition first.",
+        );
+    }
+    Ok(())
+}
+
 /// Is there already an index on exactly (version, modified DESC)?
 fn has_version_index(table: &Table, options: &Options) -> Result<bool> {
     Spi::get_one_with_args::<bool>(
@@ -238,6 +292,7 @@ fn disable_versioning(tbl: Option<Regclass>) {
 }
 
 fn disable(tbl: Option<Regclass>) -> Result<()> {
+    crate::errors::require_writable("disable_versioning")?;
     let table = Table::open(tbl, "tbl")?;
     run(&format!("DROP TRIGGER IF EXISTS {TRIGGER_NAME} ON {}", table.qualified))?;
     Spi::run_with_args("DELETE FROM motofinai.versioning_config WHERE tbl = $1", &[Regclass(table.oid).into()])
@@ -296,6 +351,8 @@ SELECT c.tbl AS table_name,
     ON t.tgrelid = c.tbl AND t.tgname = 'motofinai_versioning' AND NOT t.tgisinternal;
 COMMENT ON VIEW motofinai.versioned_tables IS
     'Tables under optimistic locking, their options, and whether the trigger is there and enabled';
+-- Readable by all, as the configuration is: the quick and system checks read it.
+GRANT SELECT ON motofinai.versioned_tables TO PUBLIC;
 "#,
     name = "versioned_tables_view",
     requires = ["config"],

@@ -3,10 +3,9 @@
 //! so privileges and row-level security apply exactly as to the caller's own SQL.
 
 use super::{conflict_error, registered_options, Options, Protocol};
-use crate::catalog::{quote_ident, spi_error, Regclass, Table};
+use crate::catalog::{quote_ident, spi_error, RawJsonb, Regclass, Table};
 use crate::errors::{OrRaise, null_argument, sqlstate, DbError, Result};
 use pgrx::prelude::*;
-use pgrx::JsonB;
 
 /// A versioned table addressed by its integer primary key, with quoted names.
 struct Target {
@@ -97,17 +96,18 @@ fn get_for_update(
     id: Option<i64>,
     expected_version: default!(Option<i64>, "NULL"),
     nowait: default!(Option<bool>, false),
-) -> JsonB {
-    lock_row(tbl, id, expected_version, nowait).or_raise()
+) -> RawJsonb {
+    lock_row(tbl, id, expected_version, nowait).map(|(row, _)| row).or_raise()
 }
 
-pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<i64>, nowait: Option<bool>) -> Result<JsonB> {
+pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<i64>, nowait: Option<bool>) -> Result<(RawJsonb, Option<i64>)> {
+    crate::errors::require_writable("get_for_update")?;
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
     let nowait = required(nowait, "nowait")?;
-    let (row, version, modified) = count_lock_timeouts(|| Spi::get_three_with_args::<JsonB, i64, String>(
+    let (row, version, modified) = count_lock_timeouts(|| Spi::get_three_with_args::<String, i64, String>(
         &format!(
-            "SELECT to_jsonb(r.*), r.{v}::bigint, r.{m}::text FROM {t} AS r WHERE r.{pk} = $1 FOR UPDATE{nw}",
+            "SELECT to_jsonb(r.*)::text, r.{v}::bigint, r.{m}::text FROM {t} AS r WHERE r.{pk} = $1 FOR UPDATE{nw}",
             v = target.version(),
             m = quote_ident(&target.options.modified_column),
             t = target.table.qualified,
@@ -124,7 +124,7 @@ pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<
             return Err(target.conflict(id, expected, found, modified.as_deref().unwrap_or("NULL")));
         }
     }
-    Ok(row)
+    Ok((RawJsonb::from_text(&row)?, version))
 }
 
 /// Run `f`, counting a lock-timeout failure (NOWAIT or lock_timeout, 55P03)
@@ -145,24 +145,32 @@ fn safe_update_with_version(
     tbl: Option<Regclass>,
     id: Option<i64>,
     current_version: Option<i64>,
-    update_fields: Option<JsonB>,
-) -> JsonB {
+    update_fields: Option<RawJsonb>,
+) -> RawJsonb {
     update_row(tbl, id, current_version, update_fields).or_raise()
 }
 
-pub(crate) fn update_row(tbl: Option<Regclass>, id: Option<i64>, current: Option<i64>, fields: Option<JsonB>) -> Result<JsonB> {
+pub(crate) fn update_row(tbl: Option<Regclass>, id: Option<i64>, current: Option<i64>, fields: Option<RawJsonb>) -> Result<RawJsonb> {
+    crate::errors::require_writable("safe_update_with_version")?;
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
     let current = required(current, "current_version")?;
     let fields = required(fields, "update_fields")?;
-    let Some(object) = fields.0.as_object() else {
+    // The keys are all we read of it (SQL fills the row from the value).
+    let keys = Spi::get_one_with_args::<Vec<String>>(
+        "SELECT CASE WHEN pg_catalog.jsonb_typeof($1) = 'object' \
+                THEN ARRAY(SELECT pg_catalog.jsonb_object_keys($1)) END",
+        &[fields.copy().into()],
+    )
+    .map_err(spi_error)?;
+    let Some(keys) = keys else {
         return Err(DbError::new(sqlstate::INVALID_PARAMETER_VALUE, "update_fields must be a JSON object"));
     };
-    if object.is_empty() {
+    if keys.is_empty() {
         return Err(DbError::new(sqlstate::INVALID_PARAMETER_VALUE, "update_fields must name at least one column"));
     }
-    let mut sets = Vec::with_capacity(object.len() + 1);
-    for column in object.keys() {
+    let mut sets = Vec::with_capacity(keys.len() + 1);
+    for column in &keys {
         check_updatable(&target, column)?;
         let c = quote_ident(column);
         sets.push(format!("{c} = f.{c}"));
@@ -176,16 +184,16 @@ pub(crate) fn update_row(tbl: Option<Regclass>, id: Option<i64>, current: Option
     // (EvalPlanQual), so a concurrent writer makes it match nothing.
     let sql = format!(
         "UPDATE {t} AS r SET {sets} FROM jsonb_populate_record(NULL::{t}, $1) AS f \
-         WHERE r.{pk} = $2 AND r.{v} = $3 RETURNING to_jsonb(r.*)",
+         WHERE r.{pk} = $2 AND r.{v} = $3 RETURNING to_jsonb(r.*)::text",
         t = target.table.qualified,
         sets = sets.join(", "),
         pk = quote_ident(&target.pk),
         v = target.version(),
     );
-    let row = Spi::get_one_with_args::<JsonB>(&sql, &[fields.into(), id.into(), current.into()])
+    let row = Spi::get_one_with_args::<String>(&sql, &[fields.into(), id.into(), current.into()])
         .or_else(crate::catalog::no_row)
         .map_err(spi_error)?;
-    row.ok_or_else(|| target.explain_miss(id, current))
+    RawJsonb::from_text(&row.ok_or_else(|| target.explain_miss(id, current))?)
 }
 
 /// Every key must be a live, writable column other than the key and the two versioning columns.
@@ -230,6 +238,7 @@ fn safe_delete_with_version(tbl: Option<Regclass>, id: Option<i64>, current_vers
 }
 
 fn delete_row(tbl: Option<Regclass>, id: Option<i64>, current: Option<i64>) -> Result<bool> {
+    crate::errors::require_writable("safe_delete_with_version")?;
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
     let current = required(current, "current_version")?;

@@ -62,6 +62,9 @@ struct Entry {
     strict: bool,
     /// A single integer primary key, for the hot-row statistics.
     key: Option<(c_int, IntKind)>,
+    /// The table statistics are counted under: a partition's root, so a
+    /// partitioned table is one table in the statistics, as it is to users.
+    stats_relid: pg_sys::Oid,
 }
 
 static CACHE: TriggerCache<Entry> = TriggerCache::new();
@@ -164,7 +167,15 @@ fn resolve(td: &pg_sys::TriggerData) -> Result<Entry> {
         protocol: options.protocol,
         strict: options.strict,
         key: integer_key(td),
+        stats_relid: partition_root(relid(td)),
     })
+}
+
+fn partition_root(relid: pg_sys::Oid) -> pg_sys::Oid {
+    if !unsafe { pg_sys::get_rel_relispartition(relid) } {
+        return relid;
+    }
+    unsafe { pgrx::direct_function_call::<pg_sys::Oid>(pg_sys::pg_partition_root, &[pgrx::IntoDatum::into_datum(relid)]) }.unwrap_or(relid)
 }
 
 /// The table's primary key, if it is one integer column.
@@ -252,11 +263,11 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
             Protocol::Increment => stated.wrapping_sub(1),
         };
         if read != old {
-            stats::record(relid(td), Outcome::Conflict, None);
+            stats::record(e.stats_relid, Outcome::Conflict, None);
             return Err(conflict(td, e, read, old));
         }
     } else if e.strict {
-        stats::record(relid(td), Outcome::StrictRejection, None);
+        stats::record(e.stats_relid, Outcome::StrictRejection, None);
         return Err(with_table(
             DbError::new(
                 sqlstate::VERSION_NOT_STATED,
@@ -288,7 +299,7 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         let mut null = false;
         kind.read(unsafe { pg_sys::heap_getattr(td.tg_trigtuple, att, desc, &mut null) })
     });
-    if stats::record(relid(td), Outcome::Passed, key) {
+    if stats::record(e.stats_relid, Outcome::Passed, key) {
         stats::send_pending_alerts();
     }
     let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };

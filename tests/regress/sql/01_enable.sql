@@ -87,3 +87,16 @@ SELECT table_name, trigger_present, trigger_enabled FROM motofinai.versioned_tab
 ALTER TABLE legacy ENABLE TRIGGER motofinai_versioning;
 DROP TABLE small;
 SELECT table_name FROM motofinai.versioned_tables ORDER BY table_name::text;
+
+-- A temporary table cannot be versioned: its registration would outlive it
+-- (no drop event fires at session end).
+CREATE TEMP TABLE scratch (id int PRIMARY KEY);
+SELECT split_part(show_error($$SELECT motofinai.enable_versioning('scratch')$$), E'\n', 1) AS error;
+-- A hand-made trigger with a malformed strict flag is refused at its first row.
+CREATE TABLE handmade (id int PRIMARY KEY, v int, version int NOT NULL DEFAULT 1,
+                       last_modified_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO handmade (id, v) VALUES (1, 0);
+CREATE TRIGGER t BEFORE UPDATE ON handmade FOR EACH ROW
+    EXECUTE FUNCTION motofinai.version_trigger('version', 'last_modified_at', 'expected', 'maybe');
+SELECT show_error($$UPDATE handmade SET v = 1$$);
+DROP TABLE handmade;

@@ -112,3 +112,21 @@ SELECT motofinai.get_for_update('item', 3) ->> 'name' AS name;
 SELECT motofinai.safe_update_with_version('item', 3, 2, '{"name": "chain 3"}') ->> 'name' AS name;
 RESET search_path;
 DROP SCHEMA evil CASCADE;
+
+-- In a read-only transaction (and so on a hot standby) the helpers that
+-- write refuse up front with 25006, not an internal error.
+BEGIN READ ONLY;
+SELECT show_error($$SELECT motofinai.get_for_update('item', 3)$$);
+SELECT show_error($$SELECT motofinai.safe_update_with_version('item', 3, 2, '{"name": "x"}')$$);
+SELECT show_error($$SELECT motofinai.safe_delete_with_version('item', 3, 2)$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('item')$$);
+ROLLBACK;
+-- jsonb nested deeper than serde_json's 128 levels goes in and out untouched.
+CREATE TABLE deep (id int PRIMARY KEY, doc jsonb);
+INSERT INTO deep VALUES (1, (repeat('[', 300) || repeat(']', 300))::jsonb);
+SELECT motofinai.enable_versioning('deep');
+SELECT length(motofinai.get_for_update('deep', 1) ->> 'doc') AS doc_chars;
+SELECT length(motofinai.safe_update_with_version('deep', 1, 1,
+       jsonb_build_object('doc', (repeat('{"a":', 200) || '1' || repeat('}', 200))::jsonb)) ->> 'doc') AS doc_chars;
+SELECT show_error($$SELECT motofinai.safe_update_with_version('deep', 1, 2, '[1, 2]')$$);
+DROP TABLE deep;

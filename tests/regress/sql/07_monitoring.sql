@@ -74,3 +74,24 @@ SELECT modifications FROM motofinai.hot_rows('hot') WHERE id = 7;
 SELECT jsonb_path_query_array(d, '$.high_version_objects[*] ? (@.id == "7" || @.id == "3") .modifications_in_window') AS measured
   FROM motofinai.detect_version_conflicts('hot') d;
 DROP TABLE hot;
+
+-- Statistics are public counts, but wiping them is for the owner, and hot
+-- row ids only for those who may read the table.
+CREATE ROLE regress_mfc_watcher;
+GRANT USAGE ON SCHEMA motofinai TO regress_mfc_watcher;
+CREATE TABLE secret (id int PRIMARY KEY, v int);
+INSERT INTO secret VALUES (1, 0);
+SELECT motofinai.enable_versioning('secret', create_index => false);
+UPDATE secret SET v = 1;
+SET ROLE regress_mfc_watcher;
+SELECT show_error($$SELECT motofinai.conflict_stats_reset()$$);
+SELECT show_error($$SELECT * FROM motofinai.hot_rows('secret')$$);
+SELECT updates_checked FROM motofinai.conflict_stats WHERE table_name = 'secret'::regclass;
+RESET ROLE;
+SELECT * FROM motofinai.hot_rows('secret');
+-- Dropping a versioned table frees its statistics slot.
+SELECT 'secret'::regclass::oid AS secret_oid \gset
+DROP TABLE secret;
+SELECT count(*) AS slots_of_dropped_table FROM motofinai.conflict_stats_raw() WHERE relid = :secret_oid;
+DROP OWNED BY regress_mfc_watcher;
+DROP ROLE regress_mfc_watcher;

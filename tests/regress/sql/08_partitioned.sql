@@ -2,8 +2,8 @@
 -- trigger on the parent, PostgreSQL clones it to every partition (also those
 -- created or attached later), rows moving between partitions keep the
 -- optimistic-lock rules, and the row helpers address the parent.
--- Not covered here: conflict statistics and hot rows (counted per partition, not per
--- versioned table) and versioning a partition on its own before its parent.
+-- Statistics count a partitioned table under its root; a partition versioned
+-- on its own must be unversioned before its parent can be versioned.
 
 -- A ledger partitioned by region, with a composite key.
 CREATE TABLE part_ledger (id bigint NOT NULL, region text NOT NULL, amount numeric(12,2) NOT NULL,
@@ -100,3 +100,25 @@ SELECT count(*) AS triggers_left FROM pg_trigger
 UPDATE part_ledger SET amount = 0, version = 1 WHERE id = 1 RETURNING id, version;
 DROP TABLE part_ledger, part_ledger_east, part_acct, part_byver;
 SELECT count(*) AS registrations_left FROM motofinai.versioning_config WHERE tbl::text LIKE 'part\_%';
+
+-- Statistics count a partitioned table under its root, as users see it.
+CREATE TABLE part_stats (id bigint PRIMARY KEY, v int) PARTITION BY RANGE (id);
+CREATE TABLE part_stats_low PARTITION OF part_stats FOR VALUES FROM (1) TO (100);
+INSERT INTO part_stats VALUES (1, 0);
+SELECT motofinai.enable_versioning('part_stats', create_index => false);
+UPDATE part_stats SET v = 1;
+SELECT show_error($$UPDATE part_stats SET v = 2, version = 1$$) IS NOT NULL AS conflict;
+SELECT table_name, updates_checked, conflicts FROM motofinai.conflict_stats
+ WHERE table_name::text LIKE 'part_stats%';
+SELECT * FROM motofinai.hot_rows('part_stats');
+-- A partition versioned on its own blocks versioning its parent (whose
+-- trigger would silently replace the partition's options) until disabled.
+CREATE TABLE part_first (id bigint PRIMARY KEY, v int, version integer NOT NULL DEFAULT 1,
+                         last_modified_at timestamptz NOT NULL DEFAULT now()) PARTITION BY RANGE (id);
+CREATE TABLE part_first_1 PARTITION OF part_first FOR VALUES FROM (1) TO (100);
+SELECT motofinai.enable_versioning('part_first_1', strict => true, create_index => false);
+SELECT show_error($$SELECT motofinai.enable_versioning('part_first')$$);
+SELECT motofinai.disable_versioning('part_first_1');
+SELECT motofinai.enable_versioning('part_first', create_index => false);
+SELECT table_name, strict FROM motofinai.versioned_tables WHERE table_name::text LIKE 'part_first%';
+DROP TABLE part_stats, part_first;
