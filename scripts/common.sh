@@ -26,6 +26,9 @@ ensure_apt_packages() {
     dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR" 2>/dev/null | grep -q 'ok installed' || missing+=("postgresql-$PG_MAJOR")
     # pg_cron, for the scheduled-check test (it needs the server installed first).
     dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR-cron" 2>/dev/null | grep -q 'ok installed' || missing+=("postgresql-$PG_MAJOR-cron")
+    # sqlsmith, for the fuzzing test; a Python venv, for the Django tests.
+    command -v sqlsmith >/dev/null || missing+=(sqlsmith)
+    python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         as_root apt-get update -qq

@@ -3,8 +3,11 @@
 #   1. cargo pgrx test          (#[pg_test] unit tests, in pgrx's own cluster)
 #   2. pg_regress               (SQL behaviour, tests/regress)
 #   3. pg_isolation_regress     (concurrency, tests/isolation)
-#   4. the lost-update workload (tests/lost_update)
-# on a throwaway cluster that it starts and stops itself.
+#   4. the check_consistency command's tests, pg_cron, the lost-update
+#      workload, the Django integration, dump/restore, upgrades and DROP
+#      EXTENSION, hostile calls, sqlsmith, a hot standby (tests/*/run.sh)
+#   5. each benchmark once at a tiny size
+# on throwaway clusters that it starts and stops itself.
 source "$(dirname "$0")/common.sh"
 
 WORK="${MFC_TEST_DIR:-/tmp/motofinai-test}"
@@ -88,11 +91,43 @@ PGHOST="$WORK/cluster" PGPORT="$PORT" bash "$ROOT/tests/pg_cron/run.sh"
 record "pg_cron" $?
 set -e
 
-log "lost-update workload"
+# The standalone test scripts against the main cluster: each prints its
+# result line and fails with a non-zero status.
+postgres_exporter_binary() { # the Debian package's binary, unpacked (its service is not wanted)
+    local dir="$WORK/exporter"
+    if [ ! -x "$dir/usr/bin/prometheus-postgres-exporter" ]; then
+        as_root rm -rf "$dir" && mkdir -p "$dir"
+        (cd "$dir" && apt-get download -qq prometheus-postgres-exporter >/dev/null 2>&1 \
+            && dpkg-deb -x prometheus-postgres-exporter_*.deb .) || true
+    fi
+    [ -x "$dir/usr/bin/prometheus-postgres-exporter" ] && echo "$dir/usr/bin/prometheus-postgres-exporter"
+}
+export POSTGRES_EXPORTER="${POSTGRES_EXPORTER:-$(postgres_exporter_binary || true)}"
+for t in lost_update/run.sh django/run.sh dump_restore/run.sh upgrade/run.sh fuzz/hostile_calls.sh fuzz/sqlsmith.sh; do
+    log "tests/$t"
+    set +e
+    PGHOST="$WORK/cluster" PGPORT="$PORT" SERVER_LOG="$WORK/cluster/server.log" MF_DJANGO_VENV="$WORK/django-venv" \
+        bash "$ROOT/tests/$t"
+    record "${t%/run.sh}" $?
+    set -e
+done
+log "tests/standby/run.sh (its own primary and standby)"
 set +e
-PGHOST="$WORK/cluster" PGPORT="$PORT" bash "$ROOT/tests/lost_update/run.sh"
-record "lost_update" $?
+STANDBY_DIR="$WORK/standby" STANDBY_PORT="$((PORT + 2))" bash "$ROOT/tests/standby/run.sh"
+record "standby" $?
 set -e
+
+# Each benchmark once at a tiny size, on the build installed above: they
+# must keep working (their figures at full size are in BENCHMARKS.md).
+cluster_stop "$WORK/cluster"
+for bench in "trigger_overhead.sh 2000 1 on" "enforcement.sh 2000 2 2" "system_check.sh 2000 50" \
+             "growth.sh 1000 2000" "entity_latency.sh 2000 200"; do
+    log "bench/$bench (tiny)"
+    set +e
+    MFC_USE_INSTALLED=1 PGBENCH_SECONDS=2 bash "$ROOT/bench/"$bench
+    record "bench/${bench%% *}" $?
+    set -e
+done
 
 echo
 [ ${#failures[@]} = 0 ] || printf 'FAILED: %s\n' "${failures[@]}"
