@@ -10,13 +10,13 @@ export PGHOST="$DIR" PGPORT="$PORT" PGUSER=postgres
 sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 # make_dataset DB LOANS: the generator's data with 5 injections of every
-# defect (1 below 2,000 loans), vacuumed and analyzed (index-only scans and
+# defect (1 below 10,000 loans), vacuumed and analyzed (index-only scans and
 # good estimates).
 make_dataset() {
     sql -d postgres -c "CREATE DATABASE $1" >/dev/null
     sql -d "$1" -f "$ROOT/tests/fixtures/motofinai_schema.sql" -f "$ROOT/tests/generator/generate.sql" >/dev/null
     sql -d "$1" -c "CREATE EXTENSION motofinai_consistency" -c "SELECT motofinai_gen.generate($2)" \
-        -c "SELECT motofinai_gen.inject(CASE WHEN $2 >= 2000 THEN 5 ELSE 1 END)" -c "VACUUM ANALYZE" >/dev/null
+        -c "SELECT motofinai_gen.inject(CASE WHEN $2 >= 10000 THEN 5 ELSE 1 END)" -c "VACUUM ANALYZE" >/dev/null
     sql -d "$1" -At -c "SELECT format('dataset %s: %s loans, %s installments, %s payments', current_database(),
         (SELECT count(*) FROM loans_loanapplication), (SELECT count(*) FROM loans_paymentschedule),
         (SELECT count(*) FROM payments_payment))"

@@ -121,7 +121,7 @@ set -e
 # must keep working (their figures at full size are in BENCHMARKS.md).
 cluster_stop "$WORK/cluster"
 for bench in "trigger_overhead.sh 2000 1 on" "enforcement.sh 2000 2 2" "system_check.sh 2000 50" \
-             "growth.sh 1000 2000" "entity_latency.sh 2000 200"; do
+             "growth.sh 1000 2000" "entity_latency.sh 2000 200" "soak.sh 5 4 300"; do
     log "bench/$bench (tiny)"
     set +e
     MFC_USE_INSTALLED=1 PGBENCH_SECONDS=2 bash "$ROOT/bench/"$bench

@@ -140,8 +140,7 @@ class AppRoleTests(unittest.TestCase):
         fresh_data()
         create_role(cls.ROLE,
                     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
-                    "GRANT USAGE ON SCHEMA motofinai TO {role}",
-                    "GRANT SELECT ON motofinai.versioned_tables TO {role}")
+                    "GRANT USAGE ON SCHEMA motofinai TO {role}")
 
     @classmethod
     def tearDownClass(cls):

@@ -67,7 +67,8 @@ class QueriesFileTests(unittest.TestCase):
     def setUpClass(cls):
         cls.spec = load()
         cls.errors, cls.warnings = make_activity()
-        create_role(cls.ROLE, "GRANT USAGE ON SCHEMA motofinai TO {role}")
+        create_role(cls.ROLE, "GRANT USAGE ON SCHEMA motofinai TO {role}",
+                    "GRANT SELECT ON loans_loanapplication TO {role}")
 
     @classmethod
     def tearDownClass(cls):
