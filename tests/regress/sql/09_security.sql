@@ -1,0 +1,40 @@
+-- Privilege escalation through our objects. Only one function runs as its
+-- owner (SECURITY DEFINER): the sql_drop event trigger's, which must forget
+-- a dropped table's registration and statistics whoever drops it.
+SELECT p.proname, p.prosecdef
+  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'motofinai_consistency')
+   AND d.deptype = 'e' AND p.prosecdef;
+CREATE TABLE guarded (id int PRIMARY KEY, v int);
+INSERT INTO guarded VALUES (1, 0);
+SELECT motofinai.enable_versioning('guarded', strict => true);
+CREATE ROLE regress_mfc_mallory;
+GRANT USAGE ON SCHEMA motofinai TO regress_mfc_mallory;
+GRANT CREATE ON SCHEMA public TO regress_mfc_mallory;
+GRANT SELECT ON guarded TO regress_mfc_mallory;
+SET ROLE regress_mfc_mallory;
+-- The definer function cannot be called directly, and what it calls is not granted.
+SELECT show_error($$SELECT motofinai.forget_dropped_tables()$$);
+SELECT show_error($$SELECT motofinai.conflict_stats_forget(ARRAY['guarded'::regclass::oid])$$);
+-- The configuration is readable by all and writable only by its owner.
+SELECT table_name, strict FROM motofinai.versioned_tables WHERE table_name = 'guarded'::regclass;
+SELECT show_error($$UPDATE motofinai.versioning_config SET strict = false$$);
+SELECT show_error($$DELETE FROM motofinai.versioning_config$$);
+SELECT show_error($$INSERT INTO motofinai.versioning_config (tbl, version_column, modified_column, protocol, strict)
+                    VALUES ('guarded', 'v', 'id', 'expected', false)$$);
+SELECT show_error($$DELETE FROM motofinai.check_runs$$);
+-- Our functions do for a role only what it may do itself.
+SELECT show_error($$SELECT motofinai.disable_versioning('guarded')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('guarded', strict => false)$$);
+SELECT show_error($$SELECT motofinai.safe_update_with_version('guarded', 1, 1, '{"v": 9}')$$);
+SELECT show_error($$SELECT motofinai.fix_consistency('system', apply => true)$$) LIKE '42501%' AS refused;
+-- Dropping its own table runs the definer function for that table only.
+CREATE TABLE mallory_own (id int PRIMARY KEY);
+DROP TABLE mallory_own;
+RESET ROLE;
+SELECT table_name, strict, trigger_enabled FROM motofinai.versioned_tables WHERE table_name = 'guarded'::regclass;
+SELECT show_error($$UPDATE guarded SET v = 1$$);
+DROP TABLE guarded;
+REVOKE CREATE ON SCHEMA public FROM regress_mfc_mallory;
+DROP OWNED BY regress_mfc_mallory;
+DROP ROLE regress_mfc_mallory;
