@@ -185,8 +185,9 @@ check_fn!(
         => report::findings(scope.as_deref(), id)
 );
 
-/// Create the index the single-payment check needs and Django's schema lacks
-/// (on `payments_payment.reference`, for duplicate references). Idempotent.
+/// Create the indexes the single-entity checks need and Django's schema
+/// lacks: duplicate payment references and duplicate VINs (compared trimmed
+/// and upper-cased). Idempotent.
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn create_check_indexes() {
@@ -196,11 +197,17 @@ fn create_check_indexes() {
 fn create_indexes() -> Result<()> {
     crate::errors::require_writable("create_check_indexes")?;
     let schema = Schema::current()?;
-    schema.require(&[PAYMENTS])?;
-    Spi::run(&format!(
-        "CREATE INDEX IF NOT EXISTS motofinai_payment_reference_idx ON {}.{PAYMENTS} (reference) \
-         WHERE btrim(reference) <> ''",
-        schema.quoted
-    ))
-    .map_err(crate::catalog::spi_error)
+    schema.require(&[PAYMENTS, MOTORS])?;
+    // (index, table, indexed expression, the column that must not be blank)
+    for (name, table, expression, column) in [
+        ("motofinai_payment_reference_idx", PAYMENTS, "reference", "reference"),
+        ("motofinai_motor_vin_idx", MOTORS, "upper(btrim(chassis_number))", "chassis_number"),
+    ] {
+        Spi::run(&format!(
+            "CREATE INDEX IF NOT EXISTS {name} ON {}.{table} (({expression})) WHERE btrim({column}) <> ''",
+            schema.quoted
+        ))
+        .map_err(crate::catalog::spi_error)?;
+    }
+    Ok(())
 }

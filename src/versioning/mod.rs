@@ -243,26 +243,25 @@ fn require_versionable(table: &Table) -> Result<()> {
         .hint("Version the permanent table the data lives in.")
         .table(&table.schema, &table.name));
     }
-    let related = |sql: &str| {
-        crate::catalog::select_one::<String>(sql, &[table.oid.into()]).map(|r| r.filter(|s| !s.is_empty()))
-    };
-    if let Some(parent) = related(
-        "SELECT c.tbl::text FROM pg_catalog.pg_partition_ancestors($1) a \
-           JOIN motofinai.versioning_config c ON c.tbl = a.relid WHERE a.relid <> $1 LIMIT 1",
-    )? {
-        return refuse(
-            format!("\"{}\" is a partition of versioned table {parent}", table.name),
+    // (the other table's name found, what it is to this one, what to do)
+    let related = [
+        (
+            "SELECT c.tbl::text FROM pg_catalog.pg_partition_ancestors($1) a \
+               JOIN motofinai.versioning_config c ON c.tbl = a.relid WHERE a.relid <> $1 LIMIT 1",
+            "is a partition of versioned table",
             "Its parent's versioning already covers it; change options on the parent.",
-        );
-    }
-    if let Some(partition) = related(
-        "SELECT c.tbl::text FROM pg_catalog.pg_partition_tree($1) t \
-           JOIN motofinai.versioning_config c ON c.tbl = t.relid WHERE t.relid <> $1 LIMIT 1",
-    )? {
-        return refuse(
-            format!("partition {partition} of \"{}\" is versioned on its own", table.name),
+        ),
+        (
+            "SELECT c.tbl::text FROM pg_catalog.pg_partition_tree($1) t \
+               JOIN motofinai.versioning_config c ON c.tbl = t.relid WHERE t.relid <> $1 LIMIT 1",
+            "has a partition versioned on its own:",
             "Run motofinai.disable_versioning on that partition first.",
-        );
+        ),
+    ];
+    for (sql, relation, hint) in related {
+        if let Some(other) = crate::catalog::select_one::<String>(sql, &[table.oid.into()])? {
+            return refuse(format!("\"{}\" {relation} {other}", table.name), hint);
+        }
     }
     Ok(())
 }

@@ -16,8 +16,10 @@ WITH motor AS (
            count(*) FILTER (WHERE l.status IN ('pending', 'approved', 'active')) AS open,
            count(*) FILTER (WHERE l.status IN ('active', 'completed')) AS financed
       FROM @s@.loans_loanapplication l
-     WHERE l.motor_id IN (SELECT m.id FROM @s@.inventory_motor m
-                           WHERE m.id @motor@ OR m.stock_id IN (SELECT stock_id FROM motor))
+     -- The motors checked and their stock's other motors, as a UNION: an OR
+     -- of the two would make a generic plan for one motor scan every loan.
+     WHERE l.motor_id IN (SELECT id FROM motor
+                          UNION SELECT m.id FROM @s@.inventory_motor m WHERE m.stock_id IN (SELECT stock_id FROM motor))
      GROUP BY l.motor_id
 ), stock AS (
     SELECT st.id, st.quantity_sold, st.quantity_repossessed, sum(coalesce(lo.financed, 0)) AS financed
