@@ -63,38 +63,42 @@ for t in "${tables[@]}"; do set_list[$t]="payload = payload + 1"; done
 set_list[t_stated]="payload = payload + 1, version = version"
 set_list[t_strict]="payload = payload + 1, version = version"
 set_list[t_increment]="payload = payload + 1, version = version + 1"
-n=${#tables[@]}
-# Round 0 warms the caches and is not counted (first rounds ran up to 30% slower).
-for r in $(seq 0 "$ROUNDS"); do
-    # Rotate the order so no table always runs first or last.
-    for i in $(seq 0 $((n - 1))); do
-        t=${tables[$(( (i + r) % n ))]}
-        # Wall-clock time, and the backend's own CPU time from the executor
-        # statistics: other processes on two cores and the kernel's
-        # writeback of a million updated rows spread wall-clock runs up to
-        # 2x, CPU time far less.
-        out=$( { echo "VACUUM $t;"; echo "SET client_min_messages = log;"; echo "SET log_executor_stats = on;"
-                 echo '\timing on'; echo "UPDATE $t SET ${set_list[$t]};"; } | psql -X -q 2>&1)
-        [ "$r" = 0 ] && continue
-        wall[$t]="${wall[$t]:-} $(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | tail -1)"
-        cpu[$t]="${cpu[$t]:-} $(sed -n 's/^!\s*\([0-9.]*\) s user, \([0-9.]*\) s system, .*elapsed$/\1 \2/p' <<<"$out" \
-                                | awk '{printf "%.1f", ($1 + $2) * 1000}')"
+part_a() {
+    n=${#tables[@]}
+    # Round 0 warms the caches and is not counted (first rounds ran up to 30% slower).
+    for r in $(seq 0 "$ROUNDS"); do
+        # Rotate the order so no table always runs first or last.
+        for i in $(seq 0 $((n - 1))); do
+            t=${tables[$(( (i + r) % n ))]}
+            # Wall-clock time, and the backend's own CPU time from the executor
+            # statistics: other processes on two cores and the kernel's
+            # writeback of a million updated rows spread wall-clock runs up to
+            # 2x, CPU time far less.
+            out=$( { echo "VACUUM $t;"; echo "SET client_min_messages = log;"; echo "SET log_executor_stats = on;"
+                     echo '\timing on'; echo "UPDATE $t SET ${set_list[$t]};"; } | psql -X -q 2>&1)
+            [ "$r" = 0 ] && continue
+            wall[$t]="${wall[$t]:-} $(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | tail -1)"
+            cpu[$t]="${cpu[$t]:-} $(sed -n 's/^!\s*\([0-9.]*\) s user, \([0-9.]*\) s system, .*elapsed$/\1 \2/p' <<<"$out" \
+                                    | awk '{printf "%.1f", ($1 + $2) * 1000}')"
+        done
     done
-done
-median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-least() { tr ' ' '\n' | grep -v '^$' | sort -n | head -1; }
-echo "(a) UPDATE of all $ROWS rows, $ROUNDS paired runs after a warm-up round, statistics $STATS"
-echo "    CPU time: the median, and the least (the run least disturbed by the rest of the machine)"
-echo "    table          CPU median  vs none   CPU least  vs none     wall median  vs none"
-c0=$(echo "${cpu[t_none]}" | median); l0=$(echo "${cpu[t_none]}" | least); w0=$(echo "${wall[t_none]}" | median)
-for t in "${tables[@]}"; do
-    c=$(echo "${cpu[$t]}" | median); l=$(echo "${cpu[$t]}" | least); w=$(echo "${wall[$t]}" | median)
-    python3 -c "print(f'    {\"$t\":14} {$c:10.1f} {$c0/$c:7.3f}x {$l:10.1f} {$l0/$l:7.3f}x {$w:14.1f} {$w0/$w:7.3f}x')"
-done
-echo "    CPU runs:"; for t in "${tables[@]}"; do echo "      $t:${cpu[$t]}"; done
-ratio() { python3 -c "print(f'{$(echo "${cpu[$1]}" | $3)/$(echo "${cpu[$2]}" | $3):.3f}')"; }
-echo "    ours vs moddatetime: $(ratio t_moddatetime t_ours median)x median, $(ratio t_moddatetime t_ours least)x least"
-echo "    ours vs PL/pgSQL:    $(ratio t_plpgsql t_ours median)x median, $(ratio t_plpgsql t_ours least)x least"
+    median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+    least() { tr ' ' '\n' | grep -v '^$' | sort -n | head -1; }
+    echo "(a) UPDATE of all $ROWS rows, $ROUNDS paired runs after a warm-up round, statistics $STATS"
+    echo "    CPU time: the median, and the least (the run least disturbed by the rest of the machine)"
+    echo "    table          CPU median  vs none   CPU least  vs none     wall median  vs none"
+    c0=$(echo "${cpu[t_none]}" | median); l0=$(echo "${cpu[t_none]}" | least); w0=$(echo "${wall[t_none]}" | median)
+    for t in "${tables[@]}"; do
+        c=$(echo "${cpu[$t]}" | median); l=$(echo "${cpu[$t]}" | least); w=$(echo "${wall[$t]}" | median)
+        python3 -c "print(f'    {\"$t\":14} {$c:10.1f} {$c0/$c:7.3f}x {$l:10.1f} {$l0/$l:7.3f}x {$w:14.1f} {$w0/$w:7.3f}x')"
+    done
+    echo "    CPU runs:"; for t in "${tables[@]}"; do echo "      $t:${cpu[$t]}"; done
+    ratio() { python3 -c "print(f'{$(echo "${cpu[$1]}" | $3)/$(echo "${cpu[$2]}" | $3):.3f}')"; }
+    echo "    ours vs moddatetime: $(ratio t_moddatetime t_ours median)x median, $(ratio t_moddatetime t_ours least)x least"
+    echo "    ours vs PL/pgSQL:    $(ratio t_plpgsql t_ours median)x median, $(ratio t_plpgsql t_ours least)x least"
+}
+# ROUNDS = 0 runs (b) alone.
+[ "$ROUNDS" -gt 0 ] && part_a
 
 cat > "$DIR/pk_update.sql" <<'PGB'
 \set id random(1, :rows)
