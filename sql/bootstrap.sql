@@ -22,15 +22,13 @@ GRANT SELECT ON motofinai.versioning_config TO PUBLIC;
 -- it takes no input but the dropped objects' OIDs.
 CREATE FUNCTION motofinai.forget_dropped_tables() RETURNS event_trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    dropped oid[] := ARRAY(SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
+                            WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0);
 BEGIN
-    DELETE FROM motofinai.versioning_config c
-     USING pg_catalog.pg_event_trigger_dropped_objects() d
-     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-       AND c.tbl::oid = d.objid;
+    DELETE FROM motofinai.versioning_config c WHERE c.tbl::oid = ANY (dropped);
     -- Their conflict-statistics slots are free for other tables.
-    PERFORM motofinai.conflict_stats_forget(ARRAY(
-        SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
-         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'table'));
+    PERFORM motofinai.conflict_stats_forget(dropped);
 END $$;
 CREATE EVENT TRIGGER motofinai_forget_dropped_tables ON sql_drop
     EXECUTE FUNCTION motofinai.forget_dropped_tables();

@@ -163,14 +163,11 @@ unsafe fn cstr_opt(p: *const std::ffi::c_char) -> Option<String> {
 /// serde_json, which refuses nesting deeper than 128 levels (an internal
 /// error for a value PostgreSQL itself accepts). Row helpers only hand
 /// jsonb to SQL and back, so they never need it as a Rust value.
+/// (Copy: it is only a pointer, valid for the call.)
+#[derive(Clone, Copy)]
 pub struct RawJsonb(pg_sys::Datum);
 
 impl RawJsonb {
-    /// The same datum again (it is only a pointer, valid for the call).
-    pub fn copy(&self) -> RawJsonb {
-        RawJsonb(self.0)
-    }
-
     /// A jsonb from its text form (SQL's `::text`), in the current memory context.
     pub fn from_text(text: &str) -> Result<RawJsonb> {
         let text = std::ffi::CString::new(text).map_err(|e| DbError::new("22P02", e.to_string()))?;

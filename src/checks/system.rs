@@ -155,41 +155,34 @@ fn references(schema: &Schema, fks: &[ForeignKey]) -> Vec<(pg_sys::Oid, Vec<Refe
         .iter()
         .filter_map(|(c, col, p)| Some((schema.table(c)?, col.to_string(), schema.table(p)?)))
         .collect();
-    let is_rule = |child, parent, columns: &[String], ref_columns: &[String]| {
-        ref_columns == ["id"] && rules.iter().any(|(c, col, p)| *c == child && *p == parent && columns == [col.clone()])
+    let covers = |fk: &ForeignKey, (child, column, parent): &(pg_sys::Oid, String, pg_sys::Oid)| {
+        fk.child == *child && fk.parent == *parent && fk.columns == [column.as_str()] && fk.ref_columns == ["id"]
     };
+    let declared = fks.iter().map(|fk| {
+        let r = Reference {
+            constraint: Some(fk.name.clone()),
+            orphan: rules.iter().any(|rule| covers(fk, rule)),
+            parent: fk.parent,
+            columns: fk.columns.clone(),
+            ref_columns: fk.ref_columns.clone(),
+        };
+        (fk.child, r)
+    });
+    let uncovered = rules.iter().filter(|rule| !fks.iter().any(|fk| covers(fk, rule))).map(|(child, column, parent)| {
+        let r = Reference {
+            constraint: None,
+            orphan: true,
+            parent: *parent,
+            columns: vec![column.clone()],
+            ref_columns: vec!["id".into()],
+        };
+        (*child, r)
+    });
     let mut out: Vec<(pg_sys::Oid, Vec<Reference>)> = Vec::new();
-    let mut add = |child: pg_sys::Oid, r: Reference| match out.iter_mut().find(|(c, _)| *c == child) {
-        Some((_, refs)) => refs.push(r),
-        None => out.push((child, vec![r])),
-    };
-    for fk in fks {
-        add(
-            fk.child,
-            Reference {
-                constraint: Some(fk.name.clone()),
-                orphan: is_rule(fk.child, fk.parent, &fk.columns, &fk.ref_columns),
-                parent: fk.parent,
-                columns: fk.columns.clone(),
-                ref_columns: fk.ref_columns.clone(),
-            },
-        );
-    }
-    for (child, column, parent) in &rules {
-        let covered = fks.iter().any(|f| {
-            f.child == *child && f.parent == *parent && f.columns == [column.clone()] && f.ref_columns == ["id"]
-        });
-        if !covered {
-            add(
-                *child,
-                Reference {
-                    constraint: None,
-                    orphan: true,
-                    parent: *parent,
-                    columns: vec![column.clone()],
-                    ref_columns: vec!["id".into()],
-                },
-            );
+    for (child, r) in declared.chain(uncovered) {
+        match out.iter_mut().find(|(c, _)| *c == child) {
+            Some((_, refs)) => refs.push(r),
+            None => out.push((child, vec![r])),
         }
     }
     out
@@ -202,8 +195,10 @@ fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
     let mut queries = Vec::new();
     for (child, refs) in references(schema, fks) {
         let table = Table::open(Some(Regclass(child)), "table")?;
+        let tl = quote_literal(&table.name);
         let id = if table.column_type("id")?.is_some() { "ch.id" } else { "NULL::bigint" };
-        let (mut joins, mut flags, mut aggs, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut joins, mut flags, mut aggs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut fk_rows, mut orphan_rows) = (Vec::new(), Vec::new());
         for (i, r) in refs.iter().enumerate() {
             let parent = Table::open(Some(Regclass(r.parent)), "table")?;
             let on: Vec<String> =
@@ -214,34 +209,40 @@ fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
             aggs.push(format!("count(*) FILTER (WHERE b{i}) AS n{i}, (array_agg(id ORDER BY id) FILTER (WHERE b{i}))[1:10] AS ids{i}"));
             let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
             if let Some(name) = &r.constraint {
-                rows.push(format!("('foreign_key_violation', {}, {cols}, {parent_l}, x.n{i}, x.ids{i})", quote_literal(name)));
+                fk_rows.push(format!("({}, {cols}, {parent_l}, x.n{i}, x.ids{i})", quote_literal(name)));
             }
             if r.orphan {
-                rows.push(format!("('orphaned_rows', NULL, {cols}, {parent_l}, x.n{i}, x.ids{i})"));
+                orphan_rows.push(format!("({tl}, {cols}, {parent_l}, x.n{i}, x.ids{i})"));
             }
         }
         let broken: Vec<String> = (0..refs.len()).map(|i| format!("b{i}")).collect();
+        let mut branches = Vec::new();
+        if !fk_rows.is_empty() {
+            branches.push(format!(
+                "SELECT 'error', 'foreign_key_violation', 'constraint', NULL::bigint, \
+                        format('Foreign key %s on %s has %s row(s) whose %s does not resolve in %s', \
+                               k.conname, {tl}, k.n, k.cols, k.parent), \
+                        jsonb_build_object('constraint', k.conname, 'table', {tl}, 'columns', k.cols, \
+                                           'references', k.parent, 'count', k.n, 'first_ids', to_jsonb(k.ids)) \
+                   FROM x CROSS JOIN LATERAL (VALUES {}) k(conname, cols, parent, n, ids) WHERE k.n > 0",
+                fk_rows.join(", ")
+            ));
+        }
+        if !orphan_rows.is_empty() {
+            branches.push(format!(
+                "SELECT {ORPHAN_ROW} FROM x CROSS JOIN LATERAL (VALUES {}) o(relation, column_name, target, n, ids) \
+                  WHERE o.n > 0",
+                orphan_rows.join(", ")
+            ));
+        }
         queries.push(Query::all(format!(
-                "SELECT 'error', k.code, CASE k.code WHEN 'orphaned_rows' THEN 'table' ELSE 'constraint' END, NULL::bigint, \
-                        CASE k.code WHEN 'orphaned_rows' \
-                          THEN format('%s orphaned row(s) in %s: %s references a missing %s', k.n, {tl}, k.cols, k.parent) \
-                          ELSE format('Foreign key %s on %s has %s row(s) whose %s does not resolve in %s', \
-                                      k.conname, {tl}, k.n, k.cols, k.parent) END, \
-                        CASE k.code WHEN 'orphaned_rows' \
-                          THEN jsonb_build_object('relation', {tl}, 'column', k.cols, 'references', k.parent, \
-                                                  'count', k.n, 'first_ids', to_jsonb(k.ids)) \
-                          ELSE jsonb_build_object('constraint', k.conname, 'table', {tl}, 'columns', k.cols, \
-                                                  'references', k.parent, 'count', k.n, 'first_ids', to_jsonb(k.ids)) END \
-                   FROM (SELECT {aggs} FROM (SELECT {id} AS id, {flags} FROM {t} ch {joins}) b WHERE {any}) x \
-                  CROSS JOIN LATERAL (VALUES {rows}) k(code, conname, cols, parent, n, ids) \
-                  WHERE k.n > 0",
-                tl = quote_literal(&table.name),
-                aggs = aggs.join(", "),
-                flags = flags.join(", "),
-                t = table.qualified,
-                joins = joins.join(" "),
-                any = broken.join(" OR "),
-                rows = rows.join(", "),
+            "WITH x AS (SELECT {aggs} FROM (SELECT {id} AS id, {flags} FROM {t} ch {joins}) b WHERE {any}) {}",
+            branches.join(" UNION ALL "),
+            aggs = aggs.join(", "),
+            flags = flags.join(", "),
+            t = table.qualified,
+            joins = joins.join(" "),
+            any = broken.join(" OR "),
         )));
     }
     Ok(queries)

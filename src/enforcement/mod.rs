@@ -67,7 +67,6 @@ unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *m
     use pg_sys::XactEvent::*;
     if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE) {
         touched().clear();
-        crate::monitoring::stats::at_xact_end(event == XACT_EVENT_COMMIT);
     }
 }
 

@@ -13,6 +13,7 @@
 use crate::errors::OrRaise;
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
+use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const SLOTS: usize = 64;
@@ -126,6 +127,15 @@ pub fn init() {
     if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
         pg_shmem_init!(STATS);
         ENABLED.store(true, Ordering::Relaxed);
+        unsafe { pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut()) };
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE) {
+        at_xact_end(event == XACT_EVENT_COMMIT);
     }
 }
 
@@ -169,41 +179,52 @@ pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) -> bool {
         return false;
     }
     buffer.in_xact = true;
-    let mut slots = STATS.exclusive();
-    for (r, k) in buffer.events.drain(..) {
-        slots.count(r, Outcome::Passed, k);
-    }
-    slots.count(relid, outcome, key);
-    slots.pending > 0
+    add(buffer, Some((relid, outcome, key)))
 }
 
 /// Add this backend's buffered counts to shared memory.
 fn flush() {
     let buffer = BUFFER.get(Buffer::default);
     if enabled() && !buffer.events.is_empty() {
-        let mut slots = STATS.exclusive();
-        for (r, k) in buffer.events.drain(..) {
-            slots.count(r, Outcome::Passed, k);
-        }
+        add(buffer, None);
     }
 }
 
-impl Slots {
-    fn count(&mut self, relid: u32, outcome: Outcome, key: Option<i64>) {
-        let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
-        let now = unix_seconds();
-        let i = match self.tables.iter().position(|s| s.relid == relid && s.dbid == dbid) {
-            Some(i) => i,
-            None => {
-                let free = self.tables.iter().position(|s| s.relid == 0);
-                let i = free.unwrap_or_else(|| {
-                    (0..SLOTS).min_by_key(|&i| self.tables[i].last_used).expect("SLOTS > 0")
-                });
-                self.clear(i);
-                self.tables[i] = Slot { dbid, relid, ..Slot::default() };
-                i
-            }
+/// Under one lock: the buffered passed updates, then `last`. Returns
+/// whether a conflict-rate alert is pending.
+fn add(buffer: &mut Buffer, last: Option<(u32, Outcome, Option<i64>)>) -> bool {
+    let dbid = u32::from(unsafe { pg_sys::MyDatabaseId });
+    let now = unix_seconds();
+    let mut slots = STATS.exclusive();
+    // A batch is mostly one table: find its slot once per run of it.
+    let mut current: Option<(u32, usize)> = None;
+    let events = buffer.events.drain(..).map(|(relid, key)| (relid, Outcome::Passed, key));
+    for (relid, outcome, key) in events.chain(last) {
+        let i = match current {
+            Some((r, i)) if r == relid => i,
+            _ => slots.slot(dbid, relid, now),
         };
+        current = Some((relid, i));
+        slots.count(i, now, outcome, key);
+    }
+    slots.pending > 0
+}
+
+impl Slots {
+    /// The slot of a table, taking a free one, or else the one idle longest.
+    fn slot(&mut self, dbid: u32, relid: u32, now: i64) -> usize {
+        if let Some(i) = self.tables.iter().position(|s| s.relid == relid && s.dbid == dbid) {
+            return i;
+        }
+        let i = self.tables.iter().position(|s| s.relid == 0).unwrap_or_else(|| {
+            (0..SLOTS).min_by_key(|&i| self.tables[i].last_used).expect("SLOTS > 0")
+        });
+        self.clear(i);
+        self.tables[i] = Slot { dbid, relid, last_used: now, ..Slot::default() };
+        i
+    }
+
+    fn count(&mut self, i: usize, now: i64, outcome: Outcome, key: Option<i64>) {
         let slot = &mut self.tables[i];
         slot.last_used = now;
         slot.checked += 1;
@@ -295,20 +316,8 @@ pub fn send_pending_alerts() {
         }
     }
     for &(i, relid, conflicts, window) in &claimed {
-        let table = unsafe {
-            let oid = pg_sys::Oid::from(relid);
-            let name = pg_sys::get_rel_name(oid);
-            let nsp = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid));
-            if name.is_null() || nsp.is_null() {
-                format!("{relid}")
-            } else {
-                format!(
-                    "{}.{}",
-                    std::ffi::CStr::from_ptr(nsp).to_string_lossy(),
-                    std::ffi::CStr::from_ptr(name).to_string_lossy()
-                )
-            }
-        };
+        let table = crate::catalog::Table::open(Some(crate::catalog::Regclass(pg_sys::Oid::from(relid))), "table")
+            .map_or_else(|_| relid.to_string(), |t| format!("{}.{}", t.schema, t.name));
         let payload = serde_json::json!({
             "alert": "conflict_rate", "table": table, "conflicts": conflicts,
             "window_minutes": window, "threshold": CONFLICT_ALERT_THRESHOLD.get(),
@@ -326,7 +335,7 @@ pub fn send_pending_alerts() {
 
 /// At transaction end: what this backend queued is sent (commit) or
 /// released for another transaction to send (abort).
-pub fn at_xact_end(committed: bool) {
+fn at_xact_end(committed: bool) {
     flush();
     BUFFER.get(Buffer::default).in_xact = false;
     let queued = QUEUED.get(Vec::new);
@@ -376,46 +385,36 @@ static CONFLICT_ALERT_THRESHOLD: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSett
 static CONFLICT_ALERT_WINDOW: pgrx::guc::GucSetting<i32> = pgrx::guc::GucSetting::<i32>::new(5);
 
 pub fn register_gucs() {
-    pgrx::guc::GucRegistry::define_int_guc(
-        c"motofinai.conflict_alert_threshold",
-        c"Conflicts on one table within motofinai.conflict_alert_window that raise a conflict_rate alert.",
-        c"Sent on channel motofinai_alerts by the next transaction that commits a versioned update.",
-        &CONFLICT_ALERT_THRESHOLD,
-        1,
-        i32::MAX,
-        pgrx::guc::GucContext::Userset,
-        pgrx::guc::GucFlags::default(),
-    );
-    pgrx::guc::GucRegistry::define_int_guc(
-        c"motofinai.conflict_alert_window",
-        c"The window, in minutes (1 to 60), over which conflicts are counted for the conflict_rate alert.",
-        c"",
-        &CONFLICT_ALERT_WINDOW,
-        1,
-        60,
-        pgrx::guc::GucContext::Userset,
-        pgrx::guc::GucFlags::UNIT_MIN,
-    );
-    pgrx::guc::GucRegistry::define_int_guc(
-        c"motofinai.hot_rows",
-        c"Rows tracked per versioned table and 5-minute bucket for the hot-row statistics.",
-        c"At most 16; more distinct rows than this in a bucket make the counts upper bounds.",
-        &HOT_ROWS,
-        1,
-        MAX_HOT_ROWS as i32,
-        pgrx::guc::GucContext::Sighup,
-        pgrx::guc::GucFlags::default(),
-    );
-    pgrx::guc::GucRegistry::define_int_guc(
-        c"motofinai.lock_wait_alert_ms",
-        c"A lock wait on a versioned table this long, observed by detect_deadlocks(), is sent as an alert.",
-        c"In milliseconds, on channel motofinai_alerts.",
-        &LOCK_WAIT_ALERT_MS,
-        0,
-        i32::MAX,
-        pgrx::guc::GucContext::Userset,
-        pgrx::guc::GucFlags::UNIT_MS,
-    );
+    use pgrx::guc::{GucContext, GucFlags, GucRegistry};
+    let gucs: [(&CStr, &CStr, &CStr, &'static pgrx::guc::GucSetting<i32>, i32, i32, GucContext, GucFlags); 4] = [
+        (
+            c"motofinai.conflict_alert_threshold",
+            c"Conflicts on one table within motofinai.conflict_alert_window that raise a conflict_rate alert.",
+            c"Sent on channel motofinai_alerts by the next transaction that commits a versioned update.",
+            &CONFLICT_ALERT_THRESHOLD, 1, i32::MAX, GucContext::Userset, GucFlags::default(),
+        ),
+        (
+            c"motofinai.conflict_alert_window",
+            c"The window, in minutes (1 to 60), over which conflicts are counted for the conflict_rate alert.",
+            c"",
+            &CONFLICT_ALERT_WINDOW, 1, 60, GucContext::Userset, GucFlags::UNIT_MIN,
+        ),
+        (
+            c"motofinai.hot_rows",
+            c"Rows tracked per versioned table and 5-minute bucket for the hot-row statistics.",
+            c"At most 16; more distinct rows than this in a bucket make the counts upper bounds.",
+            &HOT_ROWS, 1, MAX_HOT_ROWS as i32, GucContext::Sighup, GucFlags::default(),
+        ),
+        (
+            c"motofinai.lock_wait_alert_ms",
+            c"A lock wait on a versioned table this long, observed by detect_deadlocks(), is sent as an alert.",
+            c"In milliseconds, on channel motofinai_alerts.",
+            &LOCK_WAIT_ALERT_MS, 0, i32::MAX, GucContext::Userset, GucFlags::UNIT_MS,
+        ),
+    ];
+    for (name, short, long, setting, min, max, context, flags) in gucs {
+        GucRegistry::define_int_guc(name, short, long, setting, min, max, context, flags);
+    }
 }
 
 /// The current database's slots.

@@ -230,11 +230,6 @@ fn enable(
 /// it, with the parent's options), or a partitioned table with a partition
 /// versioned on its own (the parent's trigger would silently replace it).
 fn require_versionable(table: &Table) -> Result<()> {
-    let refuse = |message: String, hint: &str| {
-        Err(DbError::new(sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE, message)
-            .hint(hint)
-            .table(&table.schema, &table.name))
-    };
     if unsafe { pg_sys::get_rel_persistence(table.oid) } as u8 == pg_sys::RELPERSISTENCE_TEMP {
         return Err(DbError::new(
             sqlstate::FEATURE_NOT_SUPPORTED,
@@ -260,7 +255,12 @@ fn require_versionable(table: &Table) -> Result<()> {
     ];
     for (sql, relation, hint) in related {
         if let Some(other) = crate::catalog::select_one::<String>(sql, &[table.oid.into()])? {
-            return refuse(format!("\"{}\" {relation} {other}", table.name), hint);
+            return Err(DbError::new(
+                sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("\"{}\" {relation} {other}", table.name),
+            )
+            .hint(hint)
+            .table(&table.schema, &table.name));
         }
     }
     Ok(())

@@ -160,7 +160,7 @@ pub(crate) fn update_row(tbl: Option<Regclass>, id: Option<i64>, current: Option
     let keys = Spi::get_one_with_args::<Vec<String>>(
         "SELECT CASE WHEN pg_catalog.jsonb_typeof($1) = 'object' \
                 THEN ARRAY(SELECT pg_catalog.jsonb_object_keys($1)) END",
-        &[fields.copy().into()],
+        &[fields.into()],
     )
     .map_err(spi_error)?;
     let Some(keys) = keys else {

@@ -126,8 +126,7 @@ fn relid(td: &pg_sys::TriggerData) -> pg_sys::Oid {
 }
 
 fn lookup(td: &pg_sys::TriggerData) -> Result<Entry> {
-    let (tgoid, relid) = unsafe { ((*td.tg_trigger).tgoid, (*td.tg_relation).rd_id) };
-    CACHE.get(tgoid, relid, || resolve(td))
+    CACHE.get(unsafe { (*td.tg_trigger).tgoid }, relid(td), || resolve(td))
 }
 
 /// Cache miss: read the trigger's arguments and find the columns.
@@ -218,13 +217,8 @@ pub(crate) fn find_column(desc: pg_sys::TupleDesc, name: &str) -> Option<(c_int,
 fn on_insert(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
     let tuple = td.tg_trigtuple;
     let desc = unsafe { (*td.tg_relation).rd_att };
-    let (version, modified_null) = unsafe {
-        let mut vnull = false;
-        let v = pg_sys::heap_getattr(tuple, e.version_att, desc, &mut vnull);
-        let mut mnull = false;
-        pg_sys::heap_getattr(tuple, e.modified_att, desc, &mut mnull);
-        ((!vnull).then(|| e.version_kind.read(v)), mnull)
-    };
+    let version = attr(tuple, e.version_att, desc).map(|v| e.version_kind.read(v));
+    let modified_null = attr(tuple, e.modified_att, desc).is_none();
     if let Some(v) = version {
         if v < 1 {
             return Err(with_table(
@@ -239,7 +233,7 @@ fn on_insert(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         return Ok(tuple);
     }
     let new_version = version.unwrap_or(1);
-    let now = if modified_null { unsafe { pg_sys::GetCurrentTransactionStartTimestamp() } } else { 0 };
+    let now = if modified_null { unsafe { unguarded::GetCurrentTransactionStartTimestamp() } } else { 0 };
     let cols = [(e.version_att, e.version_kind.datum(new_version), version.is_none()), (e.modified_att, pg_sys::Datum::from(now), modified_null)];
     Ok(replace(tuple, desc, &cols))
 }
