@@ -1,58 +1,107 @@
 #!/usr/bin/env bash
-# The Django integration tests (docs/django.md): a virtual environment with
-# Django 5.2 and psycopg 3 (requirements.txt), a fresh database with the
-# project's Motofinai DDL, the generator and the extension, the test app's
-# migration (enable_versioning), then
-#   test_versioning.py   save(), conflicts, blind writes, strict, row locks
-#   test_consistency.py  the deferred check at transaction.atomic() exit, checks
-#   test_exporter.py     contrib/postgres_exporter/queries.yaml against the server
+# The Django package (python/, docs/django.md) against a real server, with
+# pytest and pytest-django, over a matrix of virtual environments
+# (requirements/*.txt, all pinned):
+#   dj52-psycopg2   the Motofinai app's stack: the whole suite
+#   dj52-psycopg3, dj42-psycopg2, dj42-psycopg3: the tests marked "smoke"
+# The package is built once as a wheel and installed into each environment.
+# For each environment, fresh databases: $MF_DJANGO_DB (the project's
+# Motofinai DDL, the generator, the extension, migrated), ${MF_DJANGO_DB}_cmd
+# (2,000 generated loans with one injected case of every defect, as the Rust
+# command's tests) and ${MF_DJANGO_DB}_noext (the tables, no extension).
 # Connection from the libpq environment (PGHOST, PGPORT, PGUSER); the server
 # must preload motofinai_consistency (conflict statistics).
-# MF_DJANGO_VENV: where the venv lives (default tests/django/.venv, git-ignored;
-# rebuilt when requirements.txt changes). PYTHON: the interpreter (python3).
-# POSTGRES_EXPORTER: a postgres_exporter binary (default: one on PATH, if any);
-# with it the real exporter serves the metrics, else that one test is skipped.
+# MF_DJANGO_VENV: where the environments live (default tests/django/.venv,
+# git-ignored; each rebuilt when its requirements file changes).
+# MF_DJANGO_MATRIX: the environments to run (default: all four), e.g. "dj52-psycopg2".
+# PYTHON: the interpreter (python3). POSTGRES_EXPORTER: a postgres_exporter
+# binary (default: one on PATH); without one that test is skipped.
+# Extra arguments go to pytest (e.g. -k stale -x).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export PGUSER="${PGUSER:-postgres}" MF_DJANGO_DB="${MF_DJANGO_DB:-motofinai_django}"
-venv="${MF_DJANGO_VENV:-$here/.venv}"
+venvs="${MF_DJANGO_VENV:-$here/.venv}"
 python="${PYTHON:-python3}"
+matrix="${MF_DJANGO_MATRIX:-dj52-psycopg2 dj52-psycopg3 dj42-psycopg2 dj42-psycopg3}"
+FULL=dj52-psycopg2
 POSTGRES_EXPORTER="${POSTGRES_EXPORTER:-$(command -v postgres_exporter || command -v prometheus-postgres-exporter || true)}"
 export POSTGRES_EXPORTER
 start=$(date +%s)
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
 
-if ! cmp -s "$here/requirements.txt" "$venv/requirements.installed" 2>/dev/null; then
-    echo "django: creating the virtual environment in $venv"
-    rm -rf "$venv"
-    "$python" -m venv "$venv" || { echo "FAIL: '$python -m venv' failed (on Debian: apt-get install python3-venv)"; exit 1; }
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
-    cp "$here/requirements.txt" "$venv/requirements.installed"
-fi
+venv_for() { # the environment of $1, created or rebuilt when its requirements changed
+    local name="$1" req="$here/requirements/$1.txt" venv="$venvs/$1"
+    if ! cmp -s "$req" "$venv/requirements.installed" 2>/dev/null; then
+        echo "django: creating the virtual environment $venv" >&2
+        rm -rf "$venv"
+        "$python" -m venv "$venv" >&2 || { echo "FAIL: '$python -m venv' failed (on Debian: apt-get install python3-venv)" >&2; return 1; }
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
+        cp "$req" "$venv/requirements.installed"
+    fi
+    echo "$venv"
+}
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 # Dropping a database does not free its conflict-statistics slots (64 per
 # cluster, until restart): release them first.
-release_slots() {
-    psql -X -q -d "$MF_DJANGO_DB" -c "SELECT motofinai.conflict_stats_reset()" >/dev/null 2>&1 || true
+drop_db() {
+    psql -X -q -d "$1" -c "SELECT motofinai.conflict_stats_reset()" >/dev/null 2>&1 || true
+    psql_q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1"
 }
-release_slots
-psql -X -q -d postgres -c "SET client_min_messages = warning" \
-    -c "DROP DATABASE IF EXISTS $MF_DJANGO_DB" -c "CREATE DATABASE $MF_DJANGO_DB"
-psql -X -q -v ON_ERROR_STOP=1 -d "$MF_DJANGO_DB" >/dev/null \
-    -f "$root/tests/fixtures/motofinai_schema.sql" -f "$root/tests/generator/generate.sql" \
-    -c "CREATE EXTENSION motofinai_consistency"
 
-cd "$here"
-"$venv/bin/python" manage.py migrate --verbosity 0 finance
-set +e
-"$venv/bin/python" runtests.py 2>&1
-status=$?
-set -e
+build_databases() {
+    local db
+    for db in "$MF_DJANGO_DB" "${MF_DJANGO_DB}_cmd" "${MF_DJANGO_DB}_noext"; do
+        drop_db "$db"
+        psql_q -d postgres -c "CREATE DATABASE $db"
+        psql_q -d "$db" -f "$root/tests/fixtures/motofinai_schema.sql" >/dev/null
+    done
+    psql_q -d "$MF_DJANGO_DB" -f "$root/tests/generator/generate.sql" -c "CREATE EXTENSION motofinai_consistency" >/dev/null
+    psql_q -d "${MF_DJANGO_DB}_cmd" -c "CREATE EXTENSION motofinai_consistency" \
+        -f "$root/tests/generator/generate.sql" \
+        -c "SELECT motofinai_gen.generate(2000)" -c "SELECT motofinai_gen.inject(1)" -c "ANALYZE" >/dev/null
+}
+
+# The wheel, built once (setuptools from the first environment, no download).
+build_venv="$(venv_for "${matrix%% *}")"
+"$build_venv/bin/pip" wheel -q --disable-pip-version-check --no-deps --no-build-isolation \
+    -w "$work/dist" "$root/python" >/dev/null
+wheel="$(ls "$work"/dist/motofinai_consistency-*.whl)"
+echo "django: built $(basename "$wheel")"
+
+status=0 passed=0 failed=0
+for name in $matrix; do
+    venv="$(venv_for "$name")"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel"
+    build_databases
+    (cd "$here" && "$venv/bin/python" manage.py migrate --verbosity 0)
+    selection=()
+    [ "$name" = "$FULL" ] || selection=(-m smoke)
+    set +e
+    (cd "$here" && MF_DJANGO_ENV="$name" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
+        --junitxml="$work/$name.xml" "${selection[@]}" "$@" 2>&1)
+    result=$?
+    set -e
+    read -r p f < <("$python" - "$work/$name.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+s = ET.parse(sys.argv[1]).getroot()
+s = s if s.tag == "testsuite" else s[0]
+t, f, e, k = (int(s.get(a, 0)) for a in ("tests", "failures", "errors", "skipped"))
+print(t - f - e - k, f + e)
+PY
+)
+    echo "django[$name]: $p passed, $f failed"
+    passed=$((passed + p)) failed=$((failed + f))
+    [ $result = 0 ] || status=1
+done
+
 if [ $status = 0 ]; then
-    release_slots
-    psql -X -q -d postgres -c "DROP DATABASE $MF_DJANGO_DB"
+    for db in "$MF_DJANGO_DB" "${MF_DJANGO_DB}_cmd" "${MF_DJANGO_DB}_noext"; do drop_db "$db"; done
 else
-    echo "FAIL: Django tests failed; database $MF_DJANGO_DB kept for a look"
+    echo "FAIL: Django tests failed; databases $MF_DJANGO_DB* kept for a look"
 fi
-echo "django: done in $(($(date +%s) - start)) s"
+echo "django: $passed passed, $failed failed ($matrix) in $(($(date +%s) - start)) s"
 exit $status

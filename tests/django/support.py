@@ -5,6 +5,8 @@ from contextlib import contextmanager
 
 from django.db import connection, connections, transaction
 
+from motofinai_consistency import db
+
 
 def sql(query, params=None):
     """Run a statement on this thread's connection; return its rows (or None)."""
@@ -67,8 +69,8 @@ def wait_for_lock_waiter(timeout=10):
 
 
 def sqlstate(exc):
-    """The SQLSTATE of a Django database error (from psycopg's exception)."""
-    return getattr(exc.__cause__, "sqlstate", None)
+    """The SQLSTATE of a Django database error, with either driver."""
+    return db.sqlstate(exc)
 
 
 def create_role(name, *grants):
@@ -89,3 +91,9 @@ def as_role(name):
     with transaction.atomic():
         sql(f"SET LOCAL ROLE {name}")
         yield
+
+
+def sql_get_for_update(model, pk, expected_version=None, nowait=False):
+    """The extension's motofinai.get_for_update through Django's cursor: the row as a dict."""
+    return db.from_jsonb(value("SELECT motofinai.get_for_update(%s::regclass, %s, expected_version => %s, "
+                               "nowait => %s)", [model._meta.db_table, pk, expected_version, nowait]))

@@ -8,8 +8,10 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from finance.models import LoanApplication, Payment, PaymentSchedule
-from finance.versioning import ConcurrencyException, check, consistency_report, get_for_update
-from support import as_role, create_role, drop_role, fresh_data, sql, sqlstate, value
+from motofinai_consistency.checker import consistency_report, findings as check
+from motofinai_consistency.concurrency import ConcurrencyException
+from motofinai_consistency.db import diagnostics
+from support import as_role, create_role, drop_role, fresh_data, sql, sql_get_for_update as get_for_update, sqlstate, value
 
 Loan = LoanApplication
 LOAN_6_UNPAID = "Loan marked completed but not fully paid (paid: 4106.66, owed: 49279.96)"
@@ -33,11 +35,11 @@ class EnforcementTests(unittest.TestCase):
                 loan.save()
                 saved = True  # the UPDATE itself passed; COMMIT is where it fails
         self.assertTrue(saved)
-        error = caught.exception.__cause__
-        self.assertEqual(error.sqlstate, "23514")
-        self.assertEqual(error.diag.constraint_name, "motofinai_consistency")
-        self.assertEqual(error.diag.message_primary, f"Loan 6 would be left inconsistent: {LOAN_6_UNPAID}")
-        self.assertEqual(json.loads(error.diag.message_detail), {"errors": [LOAN_6_UNPAID], "warnings": []})
+        self.assertEqual(sqlstate(caught.exception), "23514")
+        constraint, _table, message, detail = diagnostics(caught.exception)
+        self.assertEqual(constraint, "motofinai_consistency")
+        self.assertEqual(message, f"Loan 6 would be left inconsistent: {LOAN_6_UNPAID}")
+        self.assertEqual(json.loads(detail), {"errors": [LOAN_6_UNPAID], "warnings": []})
         self.assertEqual(tuple(sql("SELECT status, version FROM loans_loanapplication WHERE id = 6")[0]),
                          ("active", version))
 

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from finance.models import LoanApplication
-from finance.versioning import ConcurrencyException
+from motofinai_consistency.concurrency import ConcurrencyException
 from support import as_role, create_role, drop_role, fresh_data, sql
 
 QUERIES = Path(__file__).resolve().parents[2] / "contrib" / "postgres_exporter" / "queries.yaml"

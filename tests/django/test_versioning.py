@@ -10,8 +10,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from finance.models import LoanApplication, Motor
-from finance.versioning import ConcurrencyException, from_jsonb, get_for_update
-from support import OtherSession, fresh_data, in_other_session, sql, sqlstate, value, wait_for_lock_waiter
+from motofinai_consistency.concurrency import ConcurrencyException
+from motofinai_consistency.db import from_jsonb
+from support import (OtherSession, fresh_data, in_other_session, sql, sql_get_for_update as get_for_update, sqlstate,
+                     value, wait_for_lock_waiter)
 
 Loan = LoanApplication
 
@@ -148,8 +150,9 @@ class PlainSaveTests(unittest.TestCase):
     def test_a_deleted_row_is_not_saved_back(self):
         loan = Loan.objects.get(pk=20)
         sql("DELETE FROM loans_loanapplication WHERE id = 20")
-        with self.assertRaisesRegex(DatabaseError, "Forced update did not affect any rows"):
+        with self.assertRaisesRegex(ConcurrencyException, "loans_loanapplication row 20 no longer exists") as caught:
             loan.save()
+        self.assertEqual(caught.exception.code, "object_deleted")
         self.assertEqual(value("SELECT count(*) FROM loans_loanapplication WHERE id = 20"), 0)
 
     def test_bulk_update_with_the_version_is_checked(self):
@@ -302,9 +305,10 @@ class RowLockTests(unittest.TestCase):
         Loan.objects.get(pk=5).save()
         with self.assertRaisesRegex(ConcurrencyException, rf"expected version {version}, found {version + 1}"):
             get_for_update(Loan, 5, expected_version=version)
-        with self.assertRaises(DatabaseError) as caught:
+        with self.assertRaisesRegex(ConcurrencyException, "loans_loanapplication row 424242 no longer exists") as caught:
             get_for_update(Loan, 424242)
-        self.assertEqual(sqlstate(caught.exception), "MF002")
+        self.assertEqual(caught.exception.code, "object_deleted")  # MF002, mapped by the package
+        self.assertEqual(sqlstate(caught.exception.__cause__), "MF002")
 
     def test_safe_update_with_version(self):
         version = Loan.objects.get(pk=5).version

@@ -3,7 +3,7 @@ tests/fixtures/motofinai_schema.sql. The test loads that DDL itself, so the
 models are unmanaged; the four versioned ones add version/last_modified_at."""
 from django.db import models
 
-from finance.versioning import VersionedModel
+from motofinai_consistency.models import VersionedModel
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 RATE = {"max_digits": 5, "decimal_places": 2}
