@@ -10,7 +10,7 @@ def django_db_setup():
     """run.sh created and migrated the databases; use them as they are."""
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _database_access(django_db_blocker):
     with django_db_blocker.unblock():
         yield

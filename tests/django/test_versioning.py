@@ -91,7 +91,7 @@ class PlainSaveTests(unittest.TestCase):
         self.assertEqual(db_row(5), ("first writer", start + 1))
         self.assertEqual(str(caught.exception), "loans_loanapplication row 5 was modified by another "
                                                 f"transaction (expected version {start}, found {start + 1})")
-        self.assertEqual(caught.exception.table, "loans_loanapplication")
+        self.assertEqual(caught.exception.details[0]["table"], "loans_loanapplication")
         self.assertIsInstance(caught.exception.__cause__, OperationalError)
         self.assertEqual(sqlstate(caught.exception.__cause__), "40001")
 

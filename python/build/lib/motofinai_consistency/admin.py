@@ -1,0 +1,30 @@
+"""``VersionedAdmin``: the admin change page carries the version it showed.
+
+    @admin.register(LoanApplication)
+    class LoanAdmin(VersionedAdmin):
+        ...
+
+or mix ``VersionedAdminMixin`` into your own ``ModelAdmin``. A POST from a
+stale change page re-renders the page with the conflict as an error; the
+row keeps the first writer's data.
+"""
+from django.contrib import admin
+
+from .forms import VersionedModelForm
+
+
+class VersionedAdminMixin:
+    form = VersionedModelForm
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + [f for f in ("last_modified_at",) if obj is not None and f not in fields]
+
+    def get_fields(self, request, obj=None):
+        # "version" is the form's hidden field; keep it in the page.
+        fields = list(super().get_fields(request, obj))
+        return fields if "version" in fields else fields + ["version"]
+
+
+class VersionedAdmin(VersionedAdminMixin, admin.ModelAdmin):
+    pass

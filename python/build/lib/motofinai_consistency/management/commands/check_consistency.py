@@ -1,0 +1,136 @@
+"""``manage.py check_consistency``: the seed's command, run by the extension.
+
+Same flags and output as the seed (and as the Rust ``check_consistency``),
+plus ``--json``, ``--yes`` and ``--limit``. Exit status: 0 no errors
+(warnings allowed), 1 errors found, 2 usage error, unreachable server,
+a database without the extension (or an older one), or a server error.
+"""
+import os
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.core.management.color import no_style
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+
+from ... import REQUIRED_EXTENSION_VERSION
+from ...checker import findings
+from ...checks import version_tuple
+from ...db import fetch_dicts
+from ...report import Report, timed_phase
+
+ANSWERS_YES = ("y", "yes")
+
+
+def phases(scope, entity_id):
+    """(header, check scope, id) of each phase, as the Rust command runs them."""
+    if scope == "all":
+        return [("Checking system structure...", "structure", None), ("Checking all loans...", "loan", None),
+                ("Checking all payments...", "payment", None), ("Checking inventory...", "motor", None)]
+    if scope == "quick":
+        return [("Running quick consistency check...", "quick", None)]
+    return [(f"Checking {scope} {entity_id}...", scope, entity_id)]
+
+
+class Command(BaseCommand):
+    help = "Run the Motofinai consistency checks (the motofinai_consistency extension's rules)"
+    # A database without the extension must exit 2 with this command's own
+    # message, not be stopped by the system checks first.
+    requires_system_checks = []
+    errors_found = 0
+
+    def add_arguments(self, parser):
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument("--loan", type=int, metavar="ID", help="Check consistency of a specific loan")
+        scope.add_argument("--payment", type=int, metavar="ID", help="Check consistency of a specific payment")
+        scope.add_argument("--motor", type=int, metavar="ID", help="Check consistency of a specific motor")
+        scope.add_argument("--all", action="store_true", help="Run full system consistency check")
+        scope.add_argument("--quick", action="store_true", help="Quick check (the default without a scope)")
+        parser.add_argument("--verbose", action="store_true",
+                            help="Show every finding with its code and details, and timings")
+        parser.add_argument("--fix", action="store_true",
+                            help="Show the safe repairs and apply them (asks first on a terminal)")
+        parser.add_argument("--yes", "-y", action="store_true", help="With --fix: apply without asking (cron)")
+        parser.add_argument("--json", action="store_true", help="One JSON document instead of text")
+        parser.add_argument("--limit", type=int, default=20, metavar="N",
+                            help="Findings listed per severity and phase (default 20)")
+        parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="The database alias (default: default)")
+
+    def run_from_argv(self, argv):
+        super().run_from_argv(argv)
+        sys.exit(1 if self.errors_found else 0)
+
+    def handle(self, *args, **options):
+        if options["yes"] and not options["fix"]:
+            raise CommandError("--yes only goes with --fix", returncode=2)
+        if options["limit"] < 0:
+            raise CommandError("--limit must not be negative", returncode=2)
+        if os.environ.get("NO_COLOR"):
+            self.style = no_style()
+        self.database = options["database"]
+        if self.database not in connections:
+            raise CommandError(f"no database alias {self.database!r} in settings.DATABASES", returncode=2)
+        try:
+            self.errors_found = self.run(options)
+        except DatabaseError as exc:
+            raise CommandError(f"server error: {str(exc).strip()}", returncode=2) from exc
+
+    def run(self, options):
+        self.require_extension()
+        scope, entity_id = next(((s, options[s]) for s in ("loan", "payment", "motor") if options[s] is not None),
+                                ("all" if options["all"] else "quick", None))
+        out = Report(self.stdout.write, self.style, options["verbose"], options["limit"], options["json"])
+        out.start()
+        checked = self.check(scope, entity_id, out)
+        if not options["fix"]:
+            return out.finish(checked, hint=True)
+        fix_scope = {"all": "system"}.get(scope, scope)
+        planned = self.fixes(fix_scope, entity_id, apply=False)
+        out.fixes("Planned fixes:", planned)
+        if not planned:
+            return out.finish(checked, hint=False)
+        if not (options["yes"] or (not options["json"] and self.confirm(len(planned)))):
+            out.note("Fixes not applied." if sys.stdin.isatty() and not options["json"]
+                     else "Fixes not applied: no terminal to confirm on; pass --yes to apply them.")
+            return out.finish(checked, hint=False)
+        out.fixes("Applied fixes:", self.fixes(fix_scope, entity_id, apply=True))
+        out.note("Re-checking after fixes...")
+        return out.finish(self.check(scope, entity_id, out), hint=False)
+
+    def require_extension(self):
+        connection = connections[self.database]
+        try:
+            connection.ensure_connection()
+        except DatabaseError as exc:
+            raise CommandError(f"could not connect to the database: {str(exc).strip()}", returncode=2) from exc
+        rows = fetch_dicts("SELECT current_database() AS db, (SELECT extversion FROM pg_extension "
+                           "WHERE extname = 'motofinai_consistency') AS version", using=self.database)
+        db, version = rows[0]["db"], rows[0]["version"]
+        if version is None:
+            raise CommandError(f'database "{db}" does not have the motofinai_consistency extension '
+                               "(run CREATE EXTENSION motofinai_consistency)", returncode=2)
+        if version_tuple(version) < version_tuple(REQUIRED_EXTENSION_VERSION):
+            raise CommandError(f"the motofinai_consistency extension is version {version}; this command needs "
+                               f"{REQUIRED_EXTENSION_VERSION} or later (run ALTER EXTENSION motofinai_consistency "
+                               "UPDATE)", returncode=2)
+
+    def check(self, scope, entity_id, out):
+        done = []
+        for header, check_scope, check_id in phases(scope, entity_id):
+            done.append(timed_phase(header, lambda: findings(check_scope, check_id, self.database)))
+            out.phase(done[-1])
+        return done
+
+    def fixes(self, scope, entity_id, apply):
+        """fix_consistency's rows by column name. Applying, the extension repairs loan by
+        loan and re-checks each; a loan whose repairs did not hold is rolled back alone
+        and its rows say so (``applied`` false, ``note``)."""
+        with transaction.atomic(using=self.database):
+            return fetch_dicts("SELECT * FROM motofinai.fix_consistency(%s, %s, %s)", [scope, entity_id, apply],
+                               using=self.database)
+
+    def confirm(self, count):
+        if not sys.stdin.isatty():
+            return False
+        self.stdout.write(f"Apply {count} fix(es)? [y/N] ", ending="")
+        self.stdout.flush()
+        return sys.stdin.readline().strip().lower() in ANSWERS_YES
