@@ -16,6 +16,9 @@ pub mod sqlstate {
     /// The row a helper was asked for no longer exists (the seed's `object_deleted`).
     pub const OBJECT_DELETED: &str = "MF002";
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+    pub const RAISE_EXCEPTION: &str = "P0001";
     pub const NULL_VALUE_NOT_ALLOWED: &str = "22004";
     pub const NOT_NULL_VIOLATION: &str = "23502";
     pub const CHECK_VIOLATION: &str = "23514";
@@ -27,6 +30,7 @@ pub mod sqlstate {
     pub const DATATYPE_MISMATCH: &str = "42804";
     pub const WRONG_OBJECT_TYPE: &str = "42809";
     pub const NAME_TOO_LONG: &str = "42622";
+    pub const INVALID_NAME: &str = "42602";
     pub const GENERATED_ALWAYS: &str = "428C9";
     pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
     pub const OBJECT_NOT_IN_PREREQUISITE_STATE: &str = "55000";
@@ -182,8 +186,14 @@ pub fn null_argument(name: &str) -> DbError {
 /// Functions that write refuse up front in a read-only transaction (and on
 /// a hot standby, where every transaction is): otherwise the first write
 /// inside them fails as an internal error (no transaction id in recovery).
+/// Is the transaction read-only (so on a hot standby)?
+pub fn read_only() -> bool {
+    // SAFETY: a plain global of the backend, read in its own thread.
+    unsafe { pg_sys::XactReadOnly }
+}
+
 pub fn require_writable(function: &str) -> Result<()> {
-    if unsafe { pg_sys::XactReadOnly } {
+    if read_only() {
         let standby = unsafe { pg_sys::RecoveryInProgress() };
         return Err(DbError::new(
             sqlstate::READ_ONLY_SQL_TRANSACTION,

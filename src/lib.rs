@@ -9,6 +9,7 @@ mod checks;
 mod enforcement;
 mod errors;
 mod monitoring;
+mod subxact;
 mod versioning;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -116,18 +116,28 @@ pub fn findings(client: &mut Client, function: &str, id: Option<i64>) -> Result<
 }
 
 /// fix_consistency: planned, or applied in one transaction (the extension
-/// re-checks before it returns, so a repair that did not take rolls back).
+/// re-checks each loan before it returns; a loan whose repairs did not hold
+/// is rolled back alone and its rows carry a note). Extensions before the
+/// note column answer without one.
 pub fn fixes(client: &mut Client, scope: &str, id: Option<i64>, apply: bool) -> Result<Vec<Fix>, String> {
     let mut tx = client.transaction().map_err(server)?;
     let rows = tx
         .query(
-            "SELECT code, entity, entity_id, summary, changes FROM motofinai.fix_consistency($1, $2, $3)",
+            "SELECT code, entity, entity_id, summary, changes, to_jsonb(f) ->> 'note' \
+               FROM motofinai.fix_consistency($1, $2, $3) f",
             &[&scope, &id, &apply],
         )
         .map_err(server)?;
     tx.commit().map_err(server)?;
     Ok(rows
         .iter()
-        .map(|r| Fix { code: r.get(0), entity: r.get(1), entity_id: r.get(2), summary: r.get(3), changes: r.get(4) })
+        .map(|r| Fix {
+            code: r.get(0),
+            entity: r.get(1),
+            entity_id: r.get(2),
+            summary: r.get(3),
+            changes: r.get(4),
+            note: r.get(5),
+        })
         .collect())
 }

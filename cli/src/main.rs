@@ -143,10 +143,11 @@ fn run(args: &Args) -> Result<usize, String> {
     let (name, id) = scope.fix_args();
     let planned = db::fixes(&mut client, name, id, false)?;
     out.fixes("Planned fixes:", &planned);
-    if planned.is_empty() {
+    let applicable = planned.iter().filter(|f| f.note.is_none()).count();
+    if applicable == 0 {
         return Ok(out.finish(&phases, false));
     }
-    if !(args.yes || (!args.json && confirm(planned.len())?)) {
+    if !(args.yes || (!args.json && confirm(applicable)?)) {
         out.note(if std::io::stdin().is_terminal() && !args.json {
             "Fixes not applied."
         } else {

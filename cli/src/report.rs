@@ -21,6 +21,8 @@ pub struct Fix {
     pub entity_id: Option<i64>,
     pub summary: String,
     pub changes: Value,
+    /// Why this fix is not (or would not be) applied: its loan's repairs did not hold.
+    pub note: Option<String>,
 }
 
 pub struct Phase {
@@ -108,22 +110,46 @@ impl Output {
         }
     }
 
+    /// The fixes under `title`, then those blocked (their loan's repairs
+    /// did not hold) with what to do about each loan.
     pub fn fixes(&mut self, title: &str, fixes: &[Fix]) {
-        if fixes.is_empty() {
+        let (blocked, fine): (Vec<&Fix>, Vec<&Fix>) = fixes.iter().partition(|f| f.note.is_some());
+        if fine.is_empty() {
             self.say("\nNo automatic fixes available.");
         } else {
             self.say(format!("\n{}", style(title).bold()));
-            for f in fixes {
-                let id = f.entity_id.map(|i| format!(" {i}")).unwrap_or_default();
-                self.say(format!("    - [{}] {}{id}: {}", f.code, f.entity, f.summary));
+            self.fix_lines(&fine);
+        }
+        if !blocked.is_empty() {
+            self.say(format!("\n{}", style("Blocked fixes (not applied):").bold()));
+            self.fix_lines(&blocked);
+            let mut notes: Vec<&str> = blocked.iter().filter_map(|f| f.note.as_deref()).collect();
+            notes.dedup();
+            for note in notes {
+                self.say(format!("    ! {note}"));
             }
         }
         let key = if title.starts_with("Applied") { "applied_fixes" } else { "planned_fixes" };
-        let list: Vec<Value> = fixes
-            .iter()
-            .map(|f| json!({ "code": f.code, "entity": f.entity, "entity_id": f.entity_id, "changes": f.changes }))
-            .collect();
-        self.doc.insert(key.into(), Value::Array(list));
+        let list = |fixes: &[&Fix]| -> Value {
+            fixes
+                .iter()
+                .map(|f| {
+                    json!({ "code": f.code, "entity": f.entity, "entity_id": f.entity_id, "changes": f.changes,
+                            "note": f.note })
+                })
+                .collect()
+        };
+        self.doc.insert(key.into(), list(&fine));
+        if !blocked.is_empty() {
+            self.doc.insert("blocked_fixes".into(), list(&blocked));
+        }
+    }
+
+    fn fix_lines(&self, fixes: &[&Fix]) {
+        for f in fixes {
+            let id = f.entity_id.map(|i| format!(" {i}")).unwrap_or_default();
+            self.say(format!("    - [{}] {}{id}: {}", f.code, f.entity, f.summary));
+        }
     }
 
     /// The closing block (or the JSON document); the number of errors.

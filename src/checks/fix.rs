@@ -1,6 +1,14 @@
 //! Safe repairs: only the mechanical ones the application itself would have
-//! made (consistency-rules.md, "Fixes"), each through a versioned update,
-//! re-checked before the transaction can commit.
+//! made (consistency-rules.md, "Fixes"), each through a versioned update.
+//!
+//! Repairs go loan by loan, each loan in a subtransaction: its repairs are
+//! applied, then the loan is checked again; the repairs' own consequences
+//! that are fixable too (the last installment marked paid makes the loan
+//! fully paid) are repaired in the same pass. A loan whose re-check fails, or
+//! that would still fail the deferred consistency check at COMMIT, is rolled
+//! back alone and reported with a note; the other loans' repairs stand. A dry
+//! run does the same and rolls every loan back, so it shows exactly what
+//! applying will do.
 
 use super::report::findings;
 use super::stream::Finding;
@@ -13,6 +21,7 @@ use crate::versioning::rows::{lock_row, update_row};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 
 /// One repair: the row to change and the values it gets.
 struct Repair {
@@ -25,7 +34,11 @@ struct Repair {
     set: Map<String, Value>,
 }
 
-/// The repairs the findings call for, in the order found.
+/// When two findings would repair the same column of one row, the first
+/// listed wins: an installment that has its payment is paid, not overdue.
+const PRECEDENCE: [&str; 3] = ["payment_not_applied", "overdue_status_stale", "paid_not_completed"];
+
+/// The repairs the findings call for, at most one per row and column.
 fn plan(found: &[Finding]) -> Result<Vec<Repair>> {
     let mut repairs = Vec::new();
     for (_, code, _, entity_id, _, details) in found {
@@ -72,7 +85,24 @@ fn plan(found: &[Finding]) -> Result<Vec<Repair>> {
             _ => {}
         }
     }
-    Ok(repairs)
+    Ok(without_overlaps(repairs))
+}
+
+/// Keep, per row and column, only the repair of the finding that takes
+/// precedence (the first found among equals); the order found otherwise.
+fn without_overlaps(repairs: Vec<Repair>) -> Vec<Repair> {
+    let rank = |r: &Repair| PRECEDENCE.iter().position(|c| *c == r.code).unwrap_or(PRECEDENCE.len());
+    let keep: Vec<bool> = {
+        let mut best: HashMap<(&str, i64, &str), (usize, usize)> = HashMap::new();
+        for (i, r) in repairs.iter().enumerate() {
+            for column in r.set.keys() {
+                let e = best.entry((r.table, r.id, column.as_str())).or_insert((rank(r), i));
+                *e = (*e).min((rank(r), i));
+            }
+        }
+        repairs.iter().enumerate().map(|(i, r)| r.set.keys().all(|c| best[&(r.table, r.id, c.as_str())].1 == i)).collect()
+    };
+    repairs.into_iter().zip(keep).filter_map(|(r, keep)| keep.then_some(r)).collect()
 }
 
 fn object(v: Value) -> Map<String, Value> {
@@ -158,54 +188,133 @@ fn show(v: &Value) -> String {
     }
 }
 
-type FixRow = (String, String, Option<i64>, JsonB, String, bool);
+type FixRow = (String, String, Option<i64>, JsonB, String, bool, Option<String>);
+
+impl Repair {
+    /// The row this repair reports, with the values read before it.
+    fn row(&self, before: &Map<String, Value>, applied: bool, note: Option<String>) -> FixRow {
+        let changes: Map<String, Value> = self
+            .set
+            .iter()
+            .map(|(k, to)| (k.clone(), json!({ "from": before.get(k).cloned().unwrap_or(Value::Null), "to": to })))
+            .collect();
+        let summary = summary(before, &self.set);
+        (self.code.into(), self.entity.into(), Some(self.id), JsonB(Value::Object(changes)), summary, applied, note)
+    }
+}
+
+/// Rounds of repairs per loan: a repair may make its loan fixable in
+/// another way once (paid installments, then the completed loan).
+const ROUNDS: usize = 3;
 
 fn fix(scope: Option<String>, id: Option<i64>, apply: Option<bool>) -> Result<Vec<FixRow>> {
     let apply = apply.ok_or_else(|| null_argument("apply"))?;
     if apply {
         crate::errors::require_writable("fix_consistency with apply")?;
     }
-    let found = findings(scope.as_deref(), id)?;
-    let repairs = plan(&found)?;
+    let planned = plan(&findings(scope.as_deref(), id)?)?;
     let schema = Schema::current()?;
-    let mut rows = Vec::with_capacity(repairs.len());
-    for r in &repairs {
-        let before = r.before(&schema)?;
-        if apply {
-            r.apply(&schema, &before)?;
+    let mut loans: Vec<i64> = Vec::new();
+    for r in &planned {
+        if !loans.contains(&r.loan_id) {
+            loans.push(r.loan_id);
         }
-        let changes: Map<String, Value> = r
-            .set
-            .iter()
-            .map(|(k, to)| (k.clone(), json!({ "from": before.get(k).cloned().unwrap_or(Value::Null), "to": to })))
-            .collect();
-        rows.push((r.code.to_string(), r.entity.to_string(), Some(r.id), JsonB(Value::Object(changes)), summary(&before, &r.set), apply));
     }
-    if apply {
-        recheck(&repairs)?;
+    let mut rows = Vec::with_capacity(planned.len());
+    for loan in loans {
+        let first: Vec<&Repair> = planned.iter().filter(|r| r.loan_id == loan).collect();
+        if crate::errors::read_only() {
+            // A dry run in a read-only transaction cannot try the repairs:
+            // it lists the first round only.
+            for r in first {
+                rows.push(r.row(&r.before(&schema)?, false, None));
+            }
+            continue;
+        }
+        match crate::subxact::run(apply, || repair_loan(&schema, loan, &first)) {
+            Ok(done) => rows.extend(done.into_iter().map(|mut row| {
+                row.5 = apply;
+                row
+            })),
+            Err(failure) if !concerns_the_loan(&failure.sqlstate()) => failure.raise(),
+            Err(failure) => {
+                let why = failure.message();
+                let note = format!(
+                    "loan {loan} not repaired: {why}; nothing of this loan was changed. \
+                     Check it with check_consistency --loan {loan} and correct it by hand."
+                );
+                for r in first {
+                    rows.push(r.row(&r.before(&schema)?, false, Some(note.clone())));
+                }
+            }
+        }
     }
     Ok(rows)
 }
 
-/// After applying: none of the repaired findings may remain, or nothing commits.
-fn recheck(repairs: &[Repair]) -> Result<()> {
-    let mut loans: Vec<i64> = repairs.iter().map(|r| r.loan_id).collect();
-    loans.sort_unstable();
-    loans.dedup();
-    for loan in loans {
+/// Errors that are about one loan's data, so that its repairs alone are
+/// rolled back: a conflict, a lock timeout, a row gone, a repair that did not
+/// hold, a constraint or a trigger of the table refusing the change. Others
+/// (privileges, a missing table, ...) would fail every loan: they are raised.
+fn concerns_the_loan(state: &str) -> bool {
+    state.starts_with("23")
+        || [
+            sqlstate::SERIALIZATION_FAILURE,
+            sqlstate::DEADLOCK_DETECTED,
+            sqlstate::LOCK_NOT_AVAILABLE,
+            sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            sqlstate::OBJECT_DELETED,
+            sqlstate::RAISE_EXCEPTION,
+        ]
+        .contains(&state)
+}
+
+/// Apply a loan's repairs and those they make possible, checking the loan
+/// after each round; an error rolls the whole loan back (the caller's
+/// subtransaction).
+fn repair_loan(schema: &Schema, loan: i64, first: &[&Repair]) -> Result<Vec<FixRow>> {
+    let mut rows = Vec::new();
+    let mut next: Vec<Repair> = Vec::new();
+    for round in 0..ROUNDS {
+        let repairs: Vec<&Repair> = if round == 0 { first.to_vec() } else { next.iter().collect() };
+        for r in &repairs {
+            let before = r.before(schema)?;
+            r.apply(schema, &before)?;
+            rows.push(r.row(&before, true, None));
+        }
         let remaining = check_one(Family::Loan, Some(loan))?;
-        let left = repairs.iter().find(|r| {
-            r.loan_id == loan
-                && remaining.iter().any(|f| f.1 == r.code && (f.3 == Some(r.id) || r.entity == "schedule" && f.3 == Some(loan)))
-        });
-        if let Some(r) = left {
+        if let Some(r) = repairs.iter().find(|r| r.still_found(&remaining)) {
             return Err(DbError::new(
                 sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!("repair {} of {} {} did not take effect; nothing was changed", r.code, r.entity, r.id),
+                format!("repair {} of {} {} did not take effect", r.code, r.entity, r.id),
             ));
         }
+        let again = plan(&remaining)?;
+        if again.is_empty() {
+            if let Some(f) = crate::enforcement::blocking_finding(&remaining)? {
+                return Err(DbError::new(
+                    sqlstate::CHECK_VIOLATION,
+                    format!("it has the blocking finding {} ({}), so the deferred consistency check would \
+                             reject the transaction at COMMIT", f.1, f.4),
+                ));
+            }
+            return Ok(rows);
+        }
+        next = again;
     }
-    Ok(())
+    Err(DbError::new(
+        sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!("its repairs still cause new findings after {ROUNDS} rounds"),
+    ))
+}
+
+impl Repair {
+    /// Is the finding this repair is for still reported?
+    fn still_found(&self, remaining: &[Finding]) -> bool {
+        remaining.iter().any(|f| {
+            f.1 == self.code && (f.3 == Some(self.id) || self.entity == "schedule" && f.3 == Some(self.loan_id))
+        })
+    }
 }
 
 /// The repairs the rules allow for a scope's findings: planned (`apply` false,
@@ -225,6 +334,7 @@ fn fix_consistency(
         name!(changes, JsonB),
         name!(summary, String),
         name!(applied, bool),
+        name!(note, Option<String>),
     ),
 > {
     TableIterator::new(fix(scope, id, apply).or_raise())

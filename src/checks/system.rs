@@ -38,15 +38,42 @@ const EXPECTED_FKS: [(&str, &str, &str); 16] = [
     (REPOSSESSIONS, "loan_application_id", LOANS),
 ];
 
+/// Registered tables whose trigger is missing or disabled, or differs from
+/// the registration (a manual CREATE TRIGGER, a restore mixing dumps), and
+/// version triggers the registration does not know (partition clones of a
+/// registered parent's trigger excepted).
 const VERSIONING_SQL: &str = "\
+SELECT v.severity, v.code, v.entity, v.entity_id, v.message, v.details FROM (
 SELECT 'error', 'versioning_disabled', 'table', NULL::bigint,
        format('Versioning trigger on %s is %s', table_name,
               CASE WHEN trigger_present THEN 'disabled' ELSE 'missing' END),
        jsonb_build_object('table', table_name::text, 'trigger_present', trigger_present,
-                          'trigger_enabled', trigger_enabled)
+                          'trigger_enabled', trigger_enabled),
+       table_name::text AS tbl
   FROM motofinai.versioned_tables
  WHERE NOT (trigger_present AND trigger_enabled)
- ORDER BY table_name::text";
+UNION ALL
+SELECT 'error', 'versioning_mismatch', 'table', NULL::bigint,
+       format('Versioning trigger on %s does not match its registration (trigger: %s; registered: %s)', table_name,
+              array_to_string(trigger_arguments, ', '), concat_ws(', ', version_column, modified_column, protocol, strict::text)),
+       jsonb_build_object('table', table_name::text, 'trigger_arguments', to_jsonb(trigger_arguments),
+                          'registered', jsonb_build_object('version_column', version_column,
+                              'modified_column', modified_column, 'protocol', protocol, 'strict', strict)),
+       table_name::text
+  FROM motofinai.versioned_tables
+ WHERE trigger_present AND NOT trigger_matches
+UNION ALL
+SELECT 'error', 'versioning_mismatch', 'table', NULL::bigint,
+       format('Versioning trigger %s on %s is not registered', t.tgname, t.tgrelid::regclass),
+       jsonb_build_object('table', t.tgrelid::regclass::text, 'trigger', t.tgname::text,
+                          'trigger_arguments', to_jsonb(motofinai.trigger_arguments(t.tgargs))),
+       t.tgrelid::regclass::text
+  FROM pg_catalog.pg_trigger t
+ WHERE t.tgfoid = 'motofinai.version_trigger()'::pg_catalog.regprocedure AND t.tgparentid = 0
+   AND NOT EXISTS (SELECT FROM motofinai.versioning_config c
+                    WHERE c.tbl = t.tgrelid AND t.tgname = 'motofinai_versioning')
+) v (severity, code, entity, entity_id, message, details, tbl)
+ ORDER BY v.tbl, v.code, v.message";
 
 /// Only when no valid unique index on (loan_application_id, sequence) rules
 /// duplicates out: the one-time filter skips the scan otherwise.

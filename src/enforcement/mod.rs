@@ -20,7 +20,7 @@ use crate::errors::{null_argument, sqlstate, DbError, OrRaise, Result};
 use crate::versioning::trigger::{find_column, IntKind};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ffi::{c_int, CStr, CString};
 
 /// The constraint name of the deferred check: `SET CONSTRAINTS motofinai_consistency IMMEDIATE`.
@@ -55,11 +55,29 @@ fn blocking_codes() -> Vec<String> {
         .collect()
 }
 
-/// Loans touched in this transaction and not yet checked.
-static TOUCHED: BackendLocal<BTreeSet<i64>> = BackendLocal::new();
+/// Loans touched in this transaction and not yet checked, each with the
+/// subtransaction that first touched it: a loan touched only in a
+/// subtransaction that rolled back (a savepoint, an exception block, a
+/// repair that failed) is not checked at COMMIT.
+static TOUCHED: BackendLocal<BTreeMap<i64, pg_sys::SubTransactionId>> = BackendLocal::new();
 
-fn touched() -> &'static mut BTreeSet<i64> {
-    TOUCHED.get(BTreeSet::new)
+fn touched() -> &'static mut BTreeMap<i64, pg_sys::SubTransactionId> {
+    TOUCHED.get(BTreeMap::new)
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn at_subxact_end(
+    event: pg_sys::SubXactEvent::Type,
+    sub: pg_sys::SubTransactionId,
+    parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    match event {
+        SUBXACT_EVENT_ABORT_SUB => touched().retain(|_, s| *s != sub),
+        SUBXACT_EVENT_COMMIT_SUB => touched().values_mut().filter(|s| **s == sub).for_each(|s| *s = parent),
+        _ => {}
+    }
 }
 
 #[pg_guard]
@@ -81,6 +99,7 @@ unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) 
 pub fn register_callbacks() {
     unsafe {
         pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(at_subxact_end), std::ptr::null_mut());
         pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0));
     }
 }
@@ -143,7 +162,11 @@ trigger_function!(
     pg_finfo_motofinai_enforce_mark,
     |fcinfo| {
         let td = after_row(fcinfo, "motofinai.enforcement_mark")?;
-        touched().extend(loans_of(td)?.into_iter().flatten());
+        // SAFETY (the macro's unsafe block): a trigger runs inside a transaction.
+        let sub = pg_sys::GetCurrentSubTransactionId();
+        for loan in loans_of(td)?.into_iter().flatten() {
+            touched().entry(loan).or_insert(sub);
+        }
         Ok(pg_sys::Datum::from(0))
     }
 );
@@ -161,7 +184,7 @@ trigger_function!(
 
 /// Check every touched loan once; the error lists those left inconsistent.
 fn check_touched() -> Result<()> {
-    let loans: Vec<i64> = std::mem::take(touched()).into_iter().collect();
+    let loans: Vec<i64> = std::mem::take(touched()).into_keys().collect();
     if loans.is_empty() {
         return Ok(());
     }
@@ -194,6 +217,25 @@ fn check_touched() -> Result<()> {
         return Ok(());
     }
     Err(inconsistent(&schema, &failing, &codes))
+}
+
+/// The first finding that would make COMMIT fail, when the deferred check
+/// is installed on any of the loan, installment and payment tables (a
+/// repair must not leave its loan so: the whole transaction would roll back).
+pub fn blocking_finding(found: &[Finding]) -> Result<Option<&Finding>> {
+    let schema = Schema::current()?;
+    let tables: Vec<pg_sys::Oid> = [LOANS, SCHEDULE, PAYMENTS].iter().filter_map(|t| schema.table(t)).collect();
+    let enforced = crate::catalog::select_one::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger \
+          WHERE tgrelid = ANY ($1) AND tgname = $2 AND tgenabled <> 'D')",
+        &[tables.into(), CONSTRAINT.into()],
+    )?
+    .unwrap_or(false);
+    if !enforced {
+        return Ok(None);
+    }
+    let codes = blocking_codes();
+    Ok(found.iter().find(|f| codes.contains(&f.1)))
 }
 
 /// The error: 23514 with constraint `motofinai_consistency`, the loans and

@@ -127,8 +127,24 @@ fn checked_name(value: Option<String>, arg: &str) -> Result<String> {
     Ok(name)
 }
 
-/// Turn on optimistic locking for a table. Idempotent; a second call with
-/// other options updates them.
+/// A column enable_versioning would create must be a plain identifier (what
+/// Django names columns): a typo such as 'no such col' or 'Version' is
+/// refused rather than silently becoming a new, quoted column.
+fn require_plain(table: &Table, name: &str, arg: &str) -> Result<()> {
+    if quote_ident(name) == name {
+        return Ok(());
+    }
+    Err(DbError::new(
+        sqlstate::INVALID_NAME,
+        format!("{arg} \"{name}\" is not a column of {} and not a plain identifier", table.name),
+    )
+    .hint("Columns that enable_versioning adds are named in lower case letters, digits and underscores; \
+           to use another name, add the column yourself first.")
+    .table(&table.schema, &table.name))
+}
+
+/// Turn on optimistic locking for a table. Idempotent; a second call may
+/// change the protocol, strict and the index, never the columns.
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn enable_versioning(
@@ -166,13 +182,19 @@ fn enable(
             "version_column and modified_column must be different columns",
         ));
     }
+    if let Some(registered) = registration(&table)? {
+        require_same_columns(&table, &registered, &options)?;
+    }
     let version = quote_ident(&options.version_column);
     let modified = quote_ident(&options.modified_column);
 
     // Add what is missing; both defaults are non-volatile, so no table rewrite.
     let mut ddl = Vec::new();
     match table.column_type(&options.version_column)? {
-        None => ddl.push(format!("ADD COLUMN {version} integer NOT NULL DEFAULT 1")),
+        None => {
+            require_plain(&table, &options.version_column, "version_column")?;
+            ddl.push((&options.version_column, "integer NOT NULL DEFAULT 1"));
+        }
         Some(ty) if crate::catalog::is_integer_type(ty) => {}
         Some(_) => {
             return Err(DbError::new(
@@ -184,7 +206,10 @@ fn enable(
         }
     }
     match table.column_type(&options.modified_column)? {
-        None => ddl.push(format!("ADD COLUMN {modified} timestamptz NOT NULL DEFAULT now()")),
+        None => {
+            require_plain(&table, &options.modified_column, "modified_column")?;
+            ddl.push((&options.modified_column, "timestamptz NOT NULL DEFAULT now()"));
+        }
         Some(ty) if ty == pg_sys::TIMESTAMPTZOID => {}
         Some(_) => {
             return Err(DbError::new(
@@ -197,7 +222,12 @@ fn enable(
     }
     let q = &table.qualified;
     if !ddl.is_empty() {
-        run(&format!("ALTER TABLE {q} {}", ddl.join(", ")))?;
+        let adds: Vec<String> = ddl.iter().map(|(c, ty)| format!("ADD COLUMN {} {ty}", quote_ident(c))).collect();
+        run(&format!("ALTER TABLE {q} {}", adds.join(", ")))?;
+        // Announced, so that a misspelt column is seen at once.
+        for (column, ty) in &ddl {
+            pgrx::notice!("enable_versioning added column \"{column}\" ({ty}) to {q}");
+        }
     }
     if create_index && !has_version_index(&table, &options)? {
         run(&format!("CREATE INDEX ON {q} ({version}, {modified} DESC)"))?;
@@ -298,22 +328,68 @@ fn disable(tbl: Option<Regclass>) -> Result<()> {
         .map_err(spi_error)
 }
 
-/// The options a registered table was enabled with.
-pub fn registered_options(table: &Table) -> Result<Options> {
-    let row = Spi::get_three_with_args::<String, String, String>(
-        "SELECT version_column::text, modified_column::text, protocol FROM motofinai.versioning_config WHERE tbl = $1",
-        &[Regclass(table.oid).into()],
+/// Re-enabling may change the protocol, strict and the index, but never
+/// move the check away from a column the table still has: every client
+/// still writing it would silently lose its protection. A registered column
+/// that is gone (ALTER TABLE ... RENAME COLUMN) may be replaced: that is the
+/// documented way to follow a rename.
+fn require_same_columns(table: &Table, registered: &Options, asked: &Options) -> Result<()> {
+    let keeps = |old: &str, new: &str| -> Result<bool> { Ok(old == new || table.column_type(old)?.is_none()) };
+    if keeps(&registered.version_column, &asked.version_column)?
+        && keeps(&registered.modified_column, &asked.modified_column)?
+    {
+        return Ok(());
+    }
+    Err(DbError::new(
+        sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        format!(
+            "table \"{}\" is already versioned on columns \"{}\" and \"{}\"",
+            table.name, registered.version_column, registered.modified_column
+        ),
     )
-    .or_else(crate::catalog::no_row)
+    .detail(format!(
+        "enable_versioning was asked for version column \"{}\" and modified column \"{}\".",
+        asked.version_column, asked.modified_column
+    ))
+    .hint(format!(
+        "Calling enable_versioning again may change protocol, strict and create_index only (or name a registered \
+         column that was renamed). To version other columns, run SELECT motofinai.disable_versioning('{0}'); then \
+         enable_versioning('{0}', ...) with the new columns (the old columns and their data stay).",
+        table.qualified.replace('\'', "''")
+    ))
+    .table(&table.schema, &table.name))
+}
+
+/// The registered options of a table, if it is registered.
+fn registration(table: &Table) -> Result<Option<Options>> {
+    let row = Spi::connect(|c| {
+        c.select(
+            "SELECT version_column::text, modified_column::text, protocol, strict \
+               FROM motofinai.versioning_config WHERE tbl = $1",
+            None,
+            &[Regclass(table.oid).into()],
+        )?
+        .map(|r| Ok((r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?, r.get::<bool>(4)?)))
+        .next()
+        .transpose()
+    })
     .map_err(spi_error)?;
     match row {
-        (Some(v), Some(m), Some(p)) => Ok(Options {
+        Some((Some(v), Some(m), Some(p), strict)) => Ok(Some(Options {
             version_column: v,
             modified_column: m,
             protocol: Protocol::parse(&p)?,
-            strict: false,
-        }),
-        _ => Err(DbError::new(
+            strict: strict.unwrap_or(false),
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// The options a registered table was enabled with.
+pub fn registered_options(table: &Table) -> Result<Options> {
+    match registration(table)? {
+        Some(options) => Ok(options),
+        None => Err(DbError::new(
             sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!("table \"{}\" is not versioned", table.name),
         )
@@ -333,6 +409,21 @@ COMMENT ON FUNCTION motofinai.version_trigger() IS
     requires = ["config"],
 );
 
+/// A trigger's arguments, from `pg_trigger.tgargs` (each one NUL-terminated):
+/// what `versioned_tables` compares with the registration.
+#[pg_extern(immutable, strict, parallel_safe, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn trigger_arguments(tgargs: &[u8]) -> Vec<String> {
+    let mut args: Vec<String> =
+        tgargs.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    args.pop(); // what follows the last NUL
+    args
+}
+
+// trigger_matches: the trigger is the one enable_versioning creates for the
+// registered options (BEFORE INSERT OR UPDATE FOR EACH ROW = tgtype 23, on
+// every column, no WHEN). A manual CREATE OR REPLACE TRIGGER, or a restore
+// that mixed dumps, can make it drift; the system and quick checks report it.
 extension_sql!(
     r#"
 CREATE VIEW motofinai.versioned_tables AS
@@ -343,16 +434,22 @@ SELECT c.tbl AS table_name,
        c.strict,
        t.oid IS NOT NULL AS trigger_present,
        COALESCE(t.tgenabled <> 'D', false) AS trigger_enabled,
+       motofinai.trigger_arguments(t.tgargs) AS trigger_arguments,
+       COALESCE(t.tgfoid = 'motofinai.version_trigger()'::pg_catalog.regprocedure
+                AND t.tgtype = 23 AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 AND t.tgqual IS NULL
+                AND motofinai.trigger_arguments(t.tgargs)
+                    = ARRAY[c.version_column::text, c.modified_column::text, c.protocol, c.strict::text],
+                false) AS trigger_matches,
        c.enabled_at,
        c.updated_at
   FROM motofinai.versioning_config c
   LEFT JOIN pg_catalog.pg_trigger t
     ON t.tgrelid = c.tbl AND t.tgname = 'motofinai_versioning' AND NOT t.tgisinternal;
 COMMENT ON VIEW motofinai.versioned_tables IS
-    'Tables under optimistic locking, their options, and whether the trigger is there and enabled';
+    'Tables under optimistic locking, their options, and whether the trigger is there, enabled and as registered';
 -- Readable by all, as the configuration is: the quick and system checks read it.
 GRANT SELECT ON motofinai.versioned_tables TO PUBLIC;
 "#,
     name = "versioned_tables_view",
-    requires = ["config"],
+    requires = ["config", "version_trigger", trigger_arguments],
 );

@@ -373,18 +373,22 @@ BEGIN
     UPDATE payments_payment SET amount = amount - 1 WHERE id = ANY (ids2);
     PERFORM motofinai_gen.expect('amount_differs_from_schedule', 'payment', ids2);
 
-    -- The second payment entered twice: same loan, amount and date as the first.
+    -- A bank transfer entered twice: a loan's first two payments carry the
+    -- same (bank_name, bank_reference); on other loans, the same cheque
+    -- (bank_name, check_number). Same loan, amount and date alone is not a
+    -- duplicate (two equal installments paid at once), so dates stay as they are.
     ids := ARRAY(SELECT motofinai_gen.pick('active', k));
-    UPDATE payments_payment p SET payment_date = f.payment_date
-      FROM (SELECT DISTINCT ON (loan_application_id) loan_application_id, payment_date, id
-              FROM payments_payment WHERE loan_application_id = ANY (ids)
-             ORDER BY loan_application_id, id) f
-     WHERE p.loan_application_id = f.loan_application_id
-       AND p.id = (SELECT id FROM payments_payment q WHERE q.loan_application_id = f.loan_application_id
-                    ORDER BY id OFFSET 1 LIMIT 1);
+    ids2 := ARRAY(SELECT motofinai_gen.pick('active', k));
+    UPDATE payments_payment p SET bank_name = CASE WHEN p.loan_application_id = ANY (ids) THEN 'BDO' ELSE 'BPI' END,
+           bank_reference = CASE WHEN p.loan_application_id = ANY (ids) THEN 'TRX-' || p.loan_application_id ELSE '' END,
+           check_number = CASE WHEN p.loan_application_id = ANY (ids2) THEN 'CHK-' || p.loan_application_id ELSE '' END,
+           payment_method = CASE WHEN p.loan_application_id = ANY (ids) THEN 'bank_transfer' ELSE 'check' END
+     WHERE p.id IN (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY loan_application_id ORDER BY id) AS r
+                                      FROM payments_payment WHERE loan_application_id = ANY (ids || ids2)) x
+                     WHERE r <= 2);
     PERFORM motofinai_gen.expect('possible_duplicate', 'payment',
         ARRAY(SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY loan_application_id ORDER BY id) AS r
-                                FROM payments_payment WHERE loan_application_id = ANY (ids)) x WHERE r <= 2));
+                                FROM payments_payment WHERE loan_application_id = ANY (ids || ids2)) x WHERE r <= 2));
 
     -- One bank reference used for payments of two different loans.
     ids := ARRAY(SELECT motofinai_gen.pick('active', 2 * k));

@@ -10,7 +10,10 @@ WITH inst AS (
            sum(s.total_amount) AS owed,
            count(*) FILTER (WHERE s.status <> 'paid') AS unpaid,
            count(*) FILTER (WHERE s.status <> 'paid' AND s.due_date < CURRENT_DATE) AS overdue,
-           count(*) FILTER (WHERE s.status = 'due' AND s.due_date < CURRENT_DATE) AS stale,
+           -- An installment that has its payment is payment_not_applied, never
+           -- stale: the probe runs only for the rare past-due 'due' rows.
+           count(*) FILTER (WHERE s.status = 'due' AND s.due_date < CURRENT_DATE
+                              AND NOT EXISTS (SELECT FROM @s@.payments_payment p WHERE p.schedule_id = s.id)) AS stale,
            -- 1..n exactly: with n rows, min 1, max n and the sums of 1..n and
            -- of its squares (no sort for a DISTINCT count is needed). Once min
            -- and max hold, every square is at most n^2, so the float8 sum is
@@ -121,7 +124,8 @@ WITH inst AS (
                    WHERE s.loan_application_id = l.id AND s.status <> 'paid' AND s.due_date < CURRENT_DATE))
              WHEN 'overdue_status_stale' THEN jsonb_build_object('count', l.stale, 'installment_ids', (
                   SELECT jsonb_agg(s.id ORDER BY s.sequence) FROM @s@.loans_paymentschedule s
-                   WHERE s.loan_application_id = l.id AND s.status = 'due' AND s.due_date < CURRENT_DATE))
+                   WHERE s.loan_application_id = l.id AND s.status = 'due' AND s.due_date < CURRENT_DATE
+                     AND NOT EXISTS (SELECT FROM @s@.payments_payment p WHERE p.schedule_id = s.id)))
              WHEN 'unapproved_motor_financed'
                THEN jsonb_build_object('motor_id', l.motor_id, 'approval_status', l.motor_status)
            END AS details

@@ -45,8 +45,10 @@ SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'lega
 CREATE TABLE small (id integer PRIMARY KEY, version smallint NOT NULL DEFAULT 1);
 SELECT motofinai.enable_versioning('small');
 
--- Hostile identifiers are quoted, never spliced.
-CREATE TABLE "Odd ""Name""; DROP TABLE big; --" (id int PRIMARY KEY, v int);
+-- Hostile identifiers are quoted, never spliced (columns that are not plain
+-- identifiers must exist already).
+CREATE TABLE "Odd ""Name""; DROP TABLE big; --" (id int PRIMARY KEY, v int, "ver""; --" integer NOT NULL DEFAULT 1,
+                                                 "mod ified ü" timestamptz NOT NULL DEFAULT now());
 SELECT motofinai.enable_versioning('"Odd ""Name""; DROP TABLE big; --"', 'ver"; --', 'mod ified ü');
 SELECT attname FROM pg_attribute WHERE attrelid = '"Odd ""Name""; DROP TABLE big; --"'::regclass AND attnum > 0 ORDER BY attnum;
 INSERT INTO "Odd ""Name""; DROP TABLE big; --" (id, v) VALUES (1, 1);
@@ -63,8 +65,10 @@ SELECT show_error($$SELECT motofinai.enable_versioning('big', strict => NULL)$$)
 SELECT show_error($$SELECT motofinai.enable_versioning('big', 'same', 'same')$$);
 SELECT show_error($$SELECT motofinai.enable_versioning('big', '')$$);
 SELECT show_error($$SELECT motofinai.enable_versioning('big', repeat('x', 64))$$);
-SELECT show_error($$SELECT motofinai.enable_versioning('big', 'payload')$$);
-SELECT show_error($$SELECT motofinai.enable_versioning('big', 'version', 'payload')$$);
+CREATE TABLE typed (id int PRIMARY KEY, payload text);
+SELECT show_error($$SELECT motofinai.enable_versioning('typed', 'payload')$$);
+SELECT show_error($$SELECT motofinai.enable_versioning('typed', 'version', 'payload')$$);
+DROP TABLE typed;
 SELECT show_error($$SELECT motofinai.enable_versioning('no_such_table')$$);
 SELECT show_error($$SELECT motofinai.enable_versioning(4294967295::oid::regclass)$$);
 CREATE VIEW big_view AS SELECT * FROM big;
@@ -100,3 +104,45 @@ CREATE TRIGGER t BEFORE UPDATE ON handmade FOR EACH ROW
     EXECUTE FUNCTION motofinai.version_trigger('version', 'last_modified_at', 'expected', 'maybe');
 SELECT show_error($$UPDATE handmade SET v = 1$$);
 DROP TABLE handmade;
+
+-- Re-enabling never moves versioning to other columns: a typo or another
+-- name is refused (55000) and changes nothing; protocol, strict and the
+-- index may change.
+CREATE TABLE reg (id int PRIMARY KEY, note text);
+SELECT motofinai.enable_versioning('reg');
+SELECT show_error($$SELECT motofinai.enable_versioning('reg', version_column => 'no such col')$$);
+SELECT split_part(show_error($$SELECT motofinai.enable_versioning('reg', version_column => 'verison')$$), E'\n', 1) AS error;
+SELECT split_part(show_error($$SELECT motofinai.enable_versioning('reg', modified_column => 'changed_at')$$), E'\n', 1) AS error;
+SELECT attname FROM pg_attribute WHERE attrelid = 'reg'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT motofinai.enable_versioning('reg', protocol => 'increment', strict => true, create_index => false);
+SELECT version_column, protocol, strict, trigger_arguments, trigger_matches
+  FROM motofinai.versioned_tables WHERE table_name = 'reg'::regclass;
+INSERT INTO reg (id, note) VALUES (1, 'a');
+SELECT split_part(show_error($$UPDATE reg SET note = 'b', version = 5 WHERE id = 1$$), E'\n', 1) AS stale;
+-- Deliberately: disable, then enable on other columns; or follow a rename.
+SELECT motofinai.disable_versioning('reg');
+SELECT motofinai.enable_versioning('reg', version_column => 'revision');
+ALTER TABLE reg RENAME COLUMN revision TO rev;
+SELECT motofinai.enable_versioning('reg', version_column => 'rev');
+SELECT version_column, trigger_arguments, trigger_matches FROM motofinai.versioned_tables WHERE table_name = 'reg'::regclass;
+-- A column enable_versioning would add must be a plain identifier (42602);
+-- an existing one may have any name.
+CREATE TABLE reg2 (id int PRIMARY KEY, "My Version" integer NOT NULL DEFAULT 1);
+SELECT show_error($$SELECT motofinai.enable_versioning('reg2', version_column => 'Version')$$);
+SELECT split_part(show_error($$SELECT motofinai.enable_versioning('reg2', modified_column => 'modified at')$$), E'\n', 1) AS error;
+SELECT motofinai.enable_versioning('reg2', version_column => 'My Version');
+-- Drift: a trigger that disagrees with the registration, or one it does not
+-- know, is shown by versioned_tables and reported by the checks.
+CREATE OR REPLACE TRIGGER motofinai_versioning BEFORE INSERT OR UPDATE ON reg FOR EACH ROW
+    EXECUTE FUNCTION motofinai.version_trigger('version', 'last_modified_at', 'expected', 'false');
+CREATE TRIGGER stray BEFORE UPDATE ON reg2 FOR EACH ROW
+    EXECUTE FUNCTION motofinai.version_trigger('My Version', 'last_modified_at', 'expected', 'false');
+SELECT table_name, trigger_arguments, trigger_matches FROM motofinai.versioned_tables
+ WHERE table_name IN ('reg'::regclass, 'reg2'::regclass) ORDER BY 1::text;
+SELECT severity, code, message, details FROM motofinai.check_structural_consistency() WHERE code = 'versioning_mismatch';
+SELECT count(*) AS in_quick_check FROM motofinai.check_quick_consistency() WHERE code = 'versioning_mismatch';
+-- enable_versioning reinstalls the registered trigger.
+SELECT motofinai.enable_versioning('reg', version_column => 'rev');
+DROP TRIGGER stray ON reg2;
+SELECT count(*) AS mismatches FROM motofinai.check_structural_consistency() WHERE code = 'versioning_mismatch';
+DROP TABLE reg, reg2;

@@ -120,6 +120,13 @@ UPDATE chk.loans_paymentschedule SET due_date = current_date - 10, status = 'ove
 UPDATE chk.loans_paymentschedule SET due_date = current_date - 1 WHERE id = 12103;
 UPDATE chk.loans_paymentschedule SET due_date = current_date WHERE id = 12104;
 SELECT code, message, details FROM check_loan_consistency(121);
+-- near miss: a past-due installment still due whose payment was recorded late
+-- is payment_not_applied, never overdue_status_stale
+INSERT INTO chk.payments_payment (id, amount, payment_date, reference, notes, recorded_at, loan_application_id,
+    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
+VALUES (12103, 100, current_date, '', '', now(), 121, 1, 12103, '', '', '', 'cash', false);
+SELECT severity, code, entity, entity_id, message FROM check_loan_consistency(121);
+DELETE FROM chk.payments_payment WHERE id = 12103;
 -- schedule_paid_without_payment and payment_not_applied
 SELECT mk_loan(122, 'active', amount => 300), mk_schedule(122, 3, 1, with_payments => false);
 INSERT INTO chk.payments_payment (id, amount, payment_date, reference, notes, recorded_at, loan_application_id,
@@ -157,11 +164,22 @@ UPDATE chk.payments_payment SET amount = 110.01 WHERE id = 20401;
 UPDATE chk.payments_payment SET amount = 110.00 WHERE id = 20402;
 UPDATE chk.payments_payment SET amount = 99.99 WHERE id = 20403;
 SELECT entity_id, code, message FROM check_payment_consistency() WHERE entity_id BETWEEN 20401 AND 20404 ORDER BY 1;
--- possible_duplicate: same loan, amount and date; same non-blank reference / near miss: blank references
+-- possible_duplicate: the same non-blank reference, (bank_name, bank_reference)
+-- or (bank_name, check_number) / near misses: same loan, amount and date alone
+-- (two equal installments paid at once), blank references, the same bank
+-- reference at another bank, the same cheque number with no bank
 UPDATE chk.payments_payment SET payment_date = current_date - 45 WHERE id = 20404;
 UPDATE chk.payments_payment SET amount = 100, payment_date = current_date - 45 WHERE id = 20403;
 UPDATE chk.payments_payment SET reference = 'OR-77' WHERE id IN (11501, 11901);
+UPDATE chk.payments_payment SET bank_name = 'BDO', bank_reference = 'TRX-1' WHERE id IN (20101, 20102);
+UPDATE chk.payments_payment SET bank_name = 'BPI', bank_reference = 'TRX-1' WHERE id = 11502;
+UPDATE chk.payments_payment SET bank_name = 'BPI', check_number = 'CHK-9' WHERE id IN (10501, 10502);
+UPDATE chk.payments_payment SET check_number = 'CHK-5' WHERE id IN (11601, 12001);
 SELECT entity_id, code, message FROM check_payment_consistency() WHERE code = 'possible_duplicate' ORDER BY 1;
+SELECT count(*) AS not_duplicates FROM check_payment_consistency() WHERE code = 'possible_duplicate'
+   AND entity_id IN (20403, 20404, 11502, 11601, 12001);
+SELECT code, message FROM check_payment_consistency(10502) WHERE code = 'possible_duplicate';
+SELECT code, message FROM check_payment_consistency(20102) WHERE code = 'possible_duplicate';
 -- payment_before_activation / near miss: on the activation day
 UPDATE chk.payments_payment SET payment_date = current_date - 401 WHERE id = 11801;
 UPDATE chk.payments_payment SET payment_date = current_date - 400 WHERE id = 11802;
@@ -249,6 +267,53 @@ SELECT show_error($$SELECT * FROM check_loan_consistency(101)$$);
 RESET ROLE;
 DROP OWNED BY regress_mfc_nobody;
 DROP ROLE regress_mfc_nobody;
+
+-- Fixes. A repair's consequence is repaired in the same pass (the late
+-- payment applied makes loan 501 fully paid, so it is completed); a loan
+-- whose repairs cannot hold (503 stays overpaid, which enforcement would
+-- reject at COMMIT) is rolled back alone, with a note; the dry run shows
+-- exactly what applying does.
+SELECT mk_loan(501, 'active', amount => 300), mk_schedule(501, 3, 2);
+UPDATE chk.loans_paymentschedule SET due_date = current_date - 5 WHERE id = 50103;
+SELECT mk_loan(502, 'active', amount => 300), mk_schedule(502, 3, 1);
+UPDATE chk.loans_paymentschedule SET due_date = current_date - 3 WHERE id = 50202;
+SELECT mk_loan(503, 'active', amount => 300), mk_schedule(503, 3, 2);
+INSERT INTO chk.payments_payment (id, amount, payment_date, reference, notes, recorded_at, loan_application_id,
+    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
+VALUES (50103, 100, current_date - 1, '', '', now(), 501, 1, 50103, '', '', '', 'cash', false),
+       (50303, 150, current_date - 1, '', '', now(), 503, 1, 50303, '', '', '', 'cash', false);
+SELECT entity_id, code, entity, message FROM check_loan_consistency()
+ WHERE coalesce((details ->> 'loan_id')::bigint, entity_id) BETWEEN 501 AND 503 ORDER BY 1, 2;
+SELECT motofinai.enforce_consistency();
+BEGIN;
+CREATE TEMP TABLE planned AS SELECT * FROM motofinai.fix_consistency('system');
+CREATE TEMP TABLE applied AS SELECT * FROM motofinai.fix_consistency('system', NULL, true);
+SELECT code, entity, entity_id, changes -> 'status' AS status, applied, note FROM applied
+ WHERE entity_id BETWEEN 501 AND 503 OR entity_id BETWEEN 50100 AND 50399 ORDER BY entity_id;
+SELECT count(*) AS rows, count(*) FILTER (WHERE applied) AS applied,
+       (SELECT count(*) FROM (SELECT code, entity, entity_id, changes, summary, note FROM planned
+                              EXCEPT ALL SELECT code, entity, entity_id, changes, summary, note FROM applied) d)
+       + (SELECT count(*) FROM (SELECT code, entity, entity_id, changes, summary, note FROM applied
+                                EXCEPT ALL SELECT code, entity, entity_id, changes, summary, note FROM planned) d)
+       AS differences_from_plan
+  FROM applied;
+COMMIT;
+SELECT entity_id, code, entity FROM check_loan_consistency()
+ WHERE coalesce((details ->> 'loan_id')::bigint, entity_id) BETWEEN 501 AND 503 ORDER BY 1, 2;
+SELECT count(*) AS left_to_fix FROM motofinai.fix_consistency('system') WHERE note IS NULL;
+SELECT motofinai.enforce_consistency(false);
+-- Without enforcement, 503's repair holds: overpaid is not what it repairs.
+SELECT code, entity_id, changes -> 'status' AS status, applied, note FROM motofinai.fix_consistency('loan', 503, true);
+-- Errors that are not about one loan's data are raised, not noted.
+CREATE ROLE regress_mfc_reader;
+GRANT USAGE ON SCHEMA chk, motofinai TO regress_mfc_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA chk TO regress_mfc_reader;
+UPDATE chk.loans_paymentschedule SET status = 'due' WHERE id = 50202;
+SET ROLE regress_mfc_reader;
+SELECT split_part(show_error($$SELECT * FROM motofinai.fix_consistency('loan', 502, true)$$), E'\n', 1) AS error;
+RESET ROLE;
+DROP OWNED BY regress_mfc_reader;
+DROP ROLE regress_mfc_reader;
 
 -- Marked as they are: read-only and parallel safe, so they run inside parallel plans and on a standby.
 SELECT proname, provolatile, proparallel, prosecdef, proconfig FROM pg_proc
