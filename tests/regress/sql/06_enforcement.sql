@@ -103,6 +103,28 @@ SELECT count(*) FROM loans_loanapplication WHERE id = 11;
 -- Deleting only a payment leaves its installment paid without one.
 DELETE FROM payments_payment WHERE id = (SELECT min(id) FROM payments_payment WHERE loan_application_id = 12);
 
+-- A loan touched only in a rolled-back savepoint is not checked at COMMIT,
+-- even when it was inconsistent already (loan 9 is made so with triggers off);
+-- touched in a savepoint that is released, it is.
+SET session_replication_role = replica;
+UPDATE loans_loanapplication SET status = 'completed' WHERE id = 9;
+RESET session_replication_role;
+BEGIN;
+UPDATE loans_loanapplication SET notes = 'kept' WHERE id = 10;
+SAVEPOINT s;
+UPDATE loans_loanapplication SET notes = 'rolled back' WHERE id = 9;
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT id, notes FROM loans_loanapplication WHERE id IN (9, 10) ORDER BY id;
+BEGIN;
+SAVEPOINT s;
+UPDATE loans_loanapplication SET notes = 'released' WHERE id = 9;
+RELEASE SAVEPOINT s;
+COMMIT;
+SET session_replication_role = replica;
+UPDATE loans_loanapplication SET status = 'active' WHERE id = 9;
+RESET session_replication_role;
+
 -- Turned off, nothing is checked at COMMIT any more.
 SELECT motofinai.enforce_consistency(false);
 SELECT count(*) FROM pg_trigger WHERE tgname IN ('motofinai_consistency', 'motofinai_enforce_mark');
