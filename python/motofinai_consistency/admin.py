@@ -9,6 +9,7 @@ stale change page re-renders the page with the conflict as an error; the
 row keeps the first writer's data.
 """
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
 
 from .forms import VersionedModelForm
 
@@ -24,6 +25,14 @@ class VersionedAdminMixin:
         # "version" is the form's hidden field; keep it in the page.
         fields = list(super().get_fields(request, obj))
         return fields if "version" in fields else fields + ["version"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The page shows "version" (the form's own hidden field); the model
+        # form must not be built from the model's field of that name, which
+        # only the database writes.
+        fields = kwargs.get("fields") or flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [f for f in fields if f != "version"]
+        return super().get_form(request, obj, change, **kwargs)
 
 
 class VersionedAdmin(VersionedAdminMixin, admin.ModelAdmin):

@@ -8,7 +8,8 @@
 # For each environment, fresh databases: $MF_DJANGO_DB (the project's
 # Motofinai DDL, the generator, the extension, migrated), ${MF_DJANGO_DB}_cmd
 # (2,000 generated loans with one injected case of every defect, as the Rust
-# command's tests) and ${MF_DJANGO_DB}_noext (the tables, no extension).
+# command's tests), its copy ${MF_DJANGO_DB}_fix, and ${MF_DJANGO_DB}_noext
+# (the tables, no extension).
 # Connection from the libpq environment (PGHOST, PGPORT, PGUSER); the server
 # must preload motofinai_consistency (conflict statistics).
 # MF_DJANGO_VENV: where the environments live (default tests/django/.venv,
@@ -54,6 +55,7 @@ drop_db() {
 
 build_databases() {
     local db
+    drop_db "${MF_DJANGO_DB}_fix"
     for db in "$MF_DJANGO_DB" "${MF_DJANGO_DB}_cmd" "${MF_DJANGO_DB}_noext"; do
         drop_db "$db"
         psql_q -d postgres -c "CREATE DATABASE $db"
@@ -63,6 +65,7 @@ build_databases() {
     psql_q -d "${MF_DJANGO_DB}_cmd" -c "CREATE EXTENSION motofinai_consistency" \
         -f "$root/tests/generator/generate.sql" \
         -c "SELECT motofinai_gen.generate(2000)" -c "SELECT motofinai_gen.inject(1)" -c "ANALYZE" >/dev/null
+    psql_q -d postgres -c "CREATE DATABASE ${MF_DJANGO_DB}_fix TEMPLATE ${MF_DJANGO_DB}_cmd"
 }
 
 # The wheel, built once (setuptools from the first environment, no download).
@@ -99,7 +102,7 @@ PY
 done
 
 if [ $status = 0 ]; then
-    for db in "$MF_DJANGO_DB" "${MF_DJANGO_DB}_cmd" "${MF_DJANGO_DB}_noext"; do drop_db "$db"; done
+    for db in "$MF_DJANGO_DB" "${MF_DJANGO_DB}_cmd" "${MF_DJANGO_DB}_fix" "${MF_DJANGO_DB}_noext"; do drop_db "$db"; done
 else
     echo "FAIL: Django tests failed; databases $MF_DJANGO_DB* kept for a look"
 fi

@@ -58,8 +58,11 @@ def database(name):
 DB = os.environ.get("MF_DJANGO_DB", "motofinai_django")
 DATABASES = {
     "default": database(DB),
-    # run.sh builds these two as the Rust command's tests do (cli/tests/cli.rs):
-    # 2,000 generated loans with one injected case of every defect; and one without the extension.
+    # run.sh builds these as the Rust command's tests do (cli/tests/cli.rs): 2,000
+    # generated loans with one injected case of every defect (and a copy for --fix);
+    # one without the extension; and no server at all.
     "command": database(DB + "_cmd"),
+    "fix": database(DB + "_fix"),
     "noext": database(DB + "_noext"),
+    "unreachable": {**database(DB), "HOST": "127.0.0.1", "PORT": "1"},
 }

@@ -15,7 +15,7 @@ migrations may be what creates the extension and versions the tables (and
 from django.apps import apps
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections
+from django.db import OperationalError, connections
 
 from . import REQUIRED_EXTENSION_VERSION
 from .exceptions import exception_class
@@ -58,7 +58,7 @@ def check_database(app_configs=None, databases=None, **kwargs):
             continue
         try:
             problems += _check_connection(alias, connection)
-        except DatabaseError as exc:
+        except OperationalError as exc:  # unreachable; anything else is a real error
             problems.append(checks.Warning(f"database {alias!r} could not be checked: {exc}".strip(),
                                            hint="Is the server reachable with these settings?", id=ID + "W001"))
     return problems
@@ -84,7 +84,7 @@ def _check_connection(alias, connection):
     if pending:
         return []
     with connection.cursor() as cur:
-        cur.execute("SELECT tbl::oid, trigger_present, trigger_enabled FROM motofinai.versioned_tables")
+        cur.execute("SELECT table_name::oid, trigger_present, trigger_enabled FROM motofinai.versioned_tables")
         versioned = {oid: (present, enabled) for oid, present, enabled in cur.fetchall()}
         problems = []
         for model in _versioned_models():

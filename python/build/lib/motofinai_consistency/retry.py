@@ -23,6 +23,15 @@ from . import exceptions
 from .db import sqlstate
 
 RETRYABLE_SQLSTATES = ("40001", "40P01")
+IN_FAILED_TRANSACTION = 3  # libpq's PQTRANS_INERROR, as both drivers report it
+
+
+def transaction_broken(connection):
+    """Whether the failure left the transaction unusable: only rolling back the
+    whole outer block helps then, so retrying inside it would fail again."""
+    raw = connection.connection
+    status = getattr(getattr(raw, "info", None), "transaction_status", None)
+    return connection.needs_rollback or (status is not None and int(status) == IN_FAILED_TRANSACTION)
 
 
 def is_retryable(exc):
@@ -56,7 +65,7 @@ class retry_on_conflict:
 
     def absorb(self, exc, number):
         """True to swallow ``exc`` and try again; False lets it propagate."""
-        if not is_retryable(exc) or number >= self.attempts or connections[self.using].needs_rollback:
+        if not is_retryable(exc) or number >= self.attempts or transaction_broken(connections[self.using]):
             return False
         time.sleep(min(self.backoff * 2 ** (number - 1), self.max_backoff))
         return True
