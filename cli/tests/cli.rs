@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 const DB: &str = "mfc_cli";
 const FIX_DB: &str = "mfc_cli_fix";
+const BLOCKED_DB: &str = "mfc_cli_blocked";
 const NO_EXTENSION_DB: &str = "mfc_cli_noext";
 const OLD_EXTENSION_DB: &str = "mfc_cli_old";
 
@@ -64,6 +65,7 @@ fn setup() {
     READY.get_or_init(|| {
         build(DB, true);
         build(FIX_DB, true);
+        build(BLOCKED_DB, true);
         build(NO_EXTENSION_DB, false);
         // An installation that reports an older extension version.
         build(OLD_EXTENSION_DB, false);
@@ -315,6 +317,48 @@ fn fix_round_trip() {
     // A second run finds nothing to fix.
     let o = run(FIX_DB, &["--all", "--fix", "--yes"]);
     assert!(stdout(&o).contains("\nNo automatic fixes available.\n"));
+}
+
+/// Under enforcement, a loan whose repair would leave it with a blocking
+/// finding is not repaired: the others are, and the output says which loan
+/// blocked, why, and what to do.
+#[test]
+fn fix_blocked_loan_is_reported_and_the_others_applied() {
+    let mut db = client(BLOCKED_DB);
+    let row = db
+        .query_one(
+            "SELECT entity_id, (details ->> 'loan_id')::bigint, (details ->> 'payment_id')::bigint \
+               FROM check_system_consistency() WHERE code = 'payment_not_applied'",
+            &[],
+        )
+        .unwrap();
+    let (schedule, loan, payment): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    db.batch_execute(&format!(
+        "SET session_replication_role = replica; \
+         UPDATE payments_payment SET amount = amount + 100000 WHERE id = {payment}; \
+         RESET session_replication_role; SELECT motofinai.enforce_consistency();"
+    ))
+    .unwrap();
+
+    let o = run(BLOCKED_DB, &["--all", "--fix", "--yes"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "errors remain: {text}");
+    let applied = text.split("\nApplied fixes:\n").nth(1).expect("applied").split("\n\n").next().unwrap();
+    assert_eq!(applied.lines().count(), 2, "the two other loans' repairs: {text}");
+    let blocked = text.split("\nBlocked fixes (not applied):\n").nth(2).expect("blocked after applying");
+    assert!(blocked.starts_with(&format!("    - [payment_not_applied] schedule {schedule}: ")), "{text}");
+    assert!(
+        blocked.contains(&format!("\n    ! loan {loan} not repaired: it has the blocking finding overpaid")),
+        "{text}"
+    );
+    assert!(blocked.contains(&format!("check_consistency --loan {loan}")), "{text}");
+    let left: Vec<String> = db
+        .query("SELECT code FROM motofinai.fix_consistency('system') ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, ["payment_not_applied"], "only the blocked repair is left");
 }
 
 /// Not the command, but the server it reports on: run_check() records a run
