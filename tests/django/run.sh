@@ -22,7 +22,6 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export PGUSER="${PGUSER:-postgres}" MF_DJANGO_DB="${MF_DJANGO_DB:-motofinai_django}"
-venvs="${MF_DJANGO_VENV:-$here/.venv}"
 python="${PYTHON:-python3}"
 matrix="${MF_DJANGO_MATRIX:-dj52-psycopg2 dj52-psycopg3 dj42-psycopg2 dj42-psycopg3}"
 FULL=dj52-psycopg2
@@ -32,17 +31,7 @@ start=$(date +%s)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-venv_for() { # the environment of $1, created or rebuilt when its requirements changed
-    local name="$1" req="$here/requirements/$1.txt" venv="$venvs/$1"
-    if ! cmp -s "$req" "$venv/requirements.installed" 2>/dev/null; then
-        echo "django: creating the virtual environment $venv" >&2
-        rm -rf "$venv"
-        "$python" -m venv "$venv" >&2 || { echo "FAIL: '$python -m venv' failed (on Debian: apt-get install python3-venv)" >&2; return 1; }
-        "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
-        cp "$req" "$venv/requirements.installed"
-    fi
-    echo "$venv"
-}
+source "$here/venv.sh"
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 
