@@ -240,6 +240,21 @@ BEGIN
             PERFORM mfc_random.touch('payment', t2);
         END IF;
         PERFORM mfc_random.expect(op, 'payment_not_applied', 'schedule', t);
+    WHEN 'pay_remaining' THEN
+        -- Every unpaid installment of an active loan gets its payment, none
+        -- applied: repairing them makes the loan fully paid (a cascade).
+        t := mfc_random.pick('loan', $$t.status = 'active' AND EXISTS (SELECT FROM loans_paymentschedule s
+                 WHERE s.loan_application_id = t.id AND s.status <> 'paid' AND NOT EXISTS (
+                       SELECT FROM payments_payment p WHERE p.schedule_id = s.id))$$);
+        PERFORM mfc_random.expect(op, 'payment_not_applied', 'schedule', s.id) FROM loans_paymentschedule s
+          WHERE s.loan_application_id = t AND s.status <> 'paid';
+        INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
+            recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
+        SELECT s.total_amount, least(current_date, s.due_date), 'RND-' || op || '-' || s.sequence, '', now(), t, 1,
+               s.id, '', '', '', 'cash', false
+          FROM loans_paymentschedule s
+         WHERE s.loan_application_id = t AND s.status <> 'paid'
+           AND NOT EXISTS (SELECT FROM payments_payment p WHERE p.schedule_id = s.id);
     WHEN 'orphan_installment' THEN
         t := mfc_random.pick('schedule');
         UPDATE loans_paymentschedule SET loan_application_id = missing + id WHERE id = t;
@@ -363,7 +378,7 @@ BEGIN
     END CASE;
     -- What the op touched, for the single-entity checks (entity kinds the checks take).
     IF name IN ('motor_missing', 'contact_blank', 'submitter_inactive', 'principal_off', 'schedule_delete',
-                'complete_unpaid', 'reactivate_paid', 'status_shuffle') THEN
+                'complete_unpaid', 'reactivate_paid', 'status_shuffle', 'pay_remaining') THEN
         PERFORM mfc_random.touch_loan(t);
     ELSIF name IN ('vin_duplicate', 'vin_invalid', 'over_assign', 'unapprove', 'stock_short') THEN
         PERFORM mfc_random.touch('motor', t);
@@ -419,7 +434,7 @@ DECLARE
     names constant text[] := ARRAY[
         'motor_missing', 'contact_blank', 'submitter_inactive', 'principal_off', 'schedule_principal_off',
         'schedule_delete', 'sequence_gap', 'duplicate_sequence', 'overpay', 'complete_unpaid', 'reactivate_paid',
-        'status_shuffle', 'mark_overdue', 'stale', 'lose_payment', 'unapplied', 'orphan_installment',
+        'status_shuffle', 'mark_overdue', 'stale', 'lose_payment', 'unapplied', 'pay_remaining', 'orphan_installment',
         'orphan_repossession', 'payment_loan_missing', 'payment_installment_missing', 'payment_wrong_loan',
         'future_date', 'amount_high', 'amount_low', 'dup_reference', 'dup_bank_reference', 'dup_check',
         'near_duplicate', 'before_activation', 'vin_duplicate', 'vin_invalid', 'over_assign', 'unapprove',
@@ -427,7 +442,7 @@ DECLARE
     weights constant double precision[] := ARRAY[
         1, 1.5, 1.5, 1.5, 2,
         0.5, 1.5, 2, 1.5, 2, 2,
-        1, 1.5, 3, 2, 3, 0.5,
+        1, 1.5, 3, 2, 3, 1, 0.5,
         0.3, 1, 1, 1.5,
         1.5, 1.5, 1.5, 1, 1, 1,
         2, 1.5, 1.5, 1, 1.5, 1.5,
@@ -437,6 +452,9 @@ DECLARE
     r double precision;
     i integer;
 BEGIN
+    IF array_length(names, 1) <> array_length(weights, 1) THEN
+        RAISE EXCEPTION 'inject: % op names but % weights', array_length(names, 1), array_length(weights, 1);
+    END IF;
     SET LOCAL session_replication_role = replica;
     PERFORM setseed(seed);
     PERFORM mfc_random.choose_hot();

@@ -31,7 +31,7 @@ echo "seed: $SEED   (replay: MFC_SEED=$SEED bash tests/random/run.sh)"
 RANDOM=$SEED   # bash's own draws below replay with the seed too
 N=$((300 + RANDOM % 301))              # loans
 OPS=$((35 + RANDOM % 16))              # injected defects
-STEPS=$((80 + RANDOM % 81))            # versioning walk steps
+STEPS=$((60 + RANDOM % 61))            # versioning walk steps
 PGSEED=$(awk "BEGIN { printf \"%.9f\", $SEED / 1073741824 }")   # setseed() takes [-1, 1]
 A=mfc_random_a
 

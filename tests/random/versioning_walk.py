@@ -22,7 +22,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 import tempfile
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
@@ -46,37 +45,26 @@ def needs_quoting(name):
 
 
 class Result:
-    """A psql run: its output lines, and the messages it printed (level, SQLSTATE, text, fields)."""
+    """A psql run: its output lines, and the messages it printed (level, SQLSTATE, text)."""
 
     MESSAGE = re.compile(r"\b(ERROR|WARNING|NOTICE):  ([0-9A-Z]{5}): (.*)$")
-    FIELD = re.compile(r"^(?:psql:[^:]*:\d+: )?([A-Z ]+ NAME):  (.*)$")
 
     def __init__(self, proc):
         self.rc = proc.returncode
         self.lines = [l for l in proc.stdout.splitlines() if l != ""]
-        self.messages = []
-        for line in proc.stderr.splitlines():
-            m = self.MESSAGE.search(line)
-            if m:
-                self.messages.append({"level": m.group(1), "state": m.group(2), "text": m.group(3)})
-            f = self.FIELD.match(line)
-            if f and self.messages:
-                self.messages[-1][f.group(1).lower()] = f.group(2)
         self.stderr = proc.stderr
-
-    def errors(self):
-        return [m for m in self.messages if m["level"] == "ERROR"]
+        self.messages = [m.groups() for m in map(self.MESSAGE.search, proc.stderr.splitlines()) if m]
 
     def notices(self):
-        return [m["text"] for m in self.messages if m["level"] == "NOTICE"]
+        return [text for level, _, text in self.messages if level == "NOTICE"]
 
     def sqlstate(self):
-        errs = self.errors()
-        return errs[0]["state"] if errs else ("ok" if self.rc == 0 else "psql exit %d" % self.rc)
+        errors = [state for level, state, _ in self.messages if level == "ERROR"]
+        return errors[0] if errors else ("ok" if self.rc == 0 else "psql exit %d" % self.rc)
 
 
-def psql(db, sql, stop=True):
-    cmd = ["psql", "-X", "-q", "-At", "-v", "VERBOSITY=verbose", "-v", "ON_ERROR_STOP=%d" % stop, "-d", db, "-f", "-"]
+def psql(db, sql):
+    cmd = ["psql", "-X", "-q", "-At", "-v", "VERBOSITY=verbose", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", "-"]
     return Result(subprocess.run(cmd, input="SET client_min_messages = notice;\n" + sql,
                                  capture_output=True, text=True))
 
@@ -90,27 +78,80 @@ class Table:
         self.registered = None   # [version_column, modified_column, protocol, strict] as the trigger takes them
         self.drift = None        # the arguments a manual CREATE OR REPLACE TRIGGER gave the trigger
         self.extras = []
-        self.probe_id = None
+        self.refused_from = None  # its state before an enable_versioning that must be refused
 
 
+# One query for the state of every table: registration, versioned_tables,
+# the trigger as pg_trigger has it, columns, indexes, the checks' versioning
+# findings, and the probe (mfc_walk.probe, PROBE_SQL) when the trigger should enforce.
 STATE_SQL = r"""
-SELECT json_build_object(
+WITH f AS MATERIALIZED (
+    SELECT 'system' AS chk, code, details FROM motofinai.check_system_consistency() WHERE code LIKE 'versioning%%'
+    UNION ALL
+    SELECT 'quick', code, details FROM motofinai.check_quick_consistency() WHERE code LIKE 'versioning%%'
+)
+SELECT json_object_agg(t.name, json_build_object(
   'config', (SELECT json_build_object('args', ARRAY[version_column::text, modified_column::text, protocol, strict::text],
                                       'row', to_jsonb(c))
-               FROM motofinai.versioning_config c WHERE c.tbl = {t}::regclass),
-  'view', (SELECT to_jsonb(v) FROM motofinai.versioned_tables v WHERE v.table_name = {t}::regclass),
-  'trigger', (SELECT json_build_object('oid', oid, 'enabled', tgenabled::text,
-                                       'args', (string_to_array(encode(tgargs, 'escape'), '\000'))[1:tgnargs])
-                FROM pg_trigger WHERE tgrelid = {t}::regclass AND tgname = 'motofinai_versioning'),
+               FROM motofinai.versioning_config c WHERE c.tbl = t.name::regclass),
+  'view', (SELECT to_jsonb(v) FROM motofinai.versioned_tables v WHERE v.table_name = t.name::regclass),
+  'trigger', (SELECT json_build_object('oid', oid, 'enabled', tgenabled::text, 'args', mfc_walk.args(tgargs, tgnargs))
+                FROM pg_trigger WHERE tgrelid = t.name::regclass AND tgname = 'motofinai_versioning'),
   'columns', (SELECT json_agg(attname ORDER BY attnum) FROM pg_attribute
-               WHERE attrelid = {t}::regclass AND attnum > 0 AND NOT attisdropped),
+               WHERE attrelid = t.name::regclass AND attnum > 0 AND NOT attisdropped),
   'indexes', (SELECT json_agg(pg_get_indexdef(indexrelid) ORDER BY pg_get_indexdef(indexrelid)) FROM pg_index
-               WHERE indrelid = {t}::regclass),
+               WHERE indrelid = t.name::regclass),
   'findings', (SELECT coalesce(json_agg(json_build_object('check', f.chk, 'code', f.code) ORDER BY f.chk, f.code), '[]')
-                 FROM (SELECT 'system' AS chk, code, details FROM motofinai.check_system_consistency()
-                       UNION ALL
-                       SELECT 'quick', code, details FROM motofinai.check_quick_consistency()) f
-                WHERE f.code LIKE 'versioning%' AND (f.details ->> 'table')::regclass = {t}::regclass));
+                 FROM f WHERE (f.details ->> 'table')::regclass = t.name::regclass),
+  'probe', mfc_walk.probe(t.name::regclass, t.probe_column)))
+  FROM (VALUES %s) t(name, probe_column);
+"""
+
+# The probe runs in the database: an UPDATE stating a stale version (its
+# SQLSTATE and constraint name caught), then one stating the current version
+# (the version it leaves). Only where registration, trigger arguments and
+# tgenabled say the trigger must enforce: NULL elsewhere.
+PROBE_SQL = r"""
+CREATE SCHEMA IF NOT EXISTS mfc_walk;
+CREATE OR REPLACE FUNCTION mfc_walk.args(args bytea, nargs smallint) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT (string_to_array(encode(args, 'escape'), '\000'))[1:nargs]   -- each argument ends with a NUL byte
+$$;
+CREATE OR REPLACE FUNCTION mfc_walk.probe(t regclass, probe_column text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    c motofinai.versioning_config;
+    id bigint;
+    stored bigint;
+    after bigint;
+    stale_state text := 'ok';
+    stale_constraint text;
+    current_state text := 'ok';
+BEGIN
+    SELECT * INTO c FROM motofinai.versioning_config WHERE tbl = t;
+    IF NOT FOUND OR NOT EXISTS (
+        SELECT FROM pg_trigger WHERE tgrelid = t AND tgname = 'motofinai_versioning' AND tgenabled <> 'D'
+           AND mfc_walk.args(tgargs, tgnargs) = ARRAY[c.version_column::text, c.modified_column::text, c.protocol,
+                                                      c."strict"::text]) THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT min(id) FROM %s', t) INTO id;
+    EXECUTE format('SELECT %I FROM %s WHERE id = $1', c.version_column, t) INTO stored USING id;
+    BEGIN
+        EXECUTE format('UPDATE %s SET %I = %I, %I = $1 WHERE id = $2', t, probe_column, probe_column, c.version_column)
+          USING CASE c.protocol WHEN 'expected' THEN stored - 1 ELSE stored END, id;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS stale_state = RETURNED_SQLSTATE, stale_constraint = CONSTRAINT_NAME;
+    END;
+    BEGIN
+        EXECUTE format('UPDATE %s SET %I = %I, %I = $1 WHERE id = $2 RETURNING %I', t, probe_column, probe_column,
+                       c.version_column, c.version_column)
+          USING CASE c.protocol WHEN 'expected' THEN stored ELSE stored + 1 END, id INTO after;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS current_state = RETURNED_SQLSTATE;
+    END;
+    RETURN jsonb_build_object('stored', stored, 'after', after, 'stale_state', stale_state,
+                              'stale_constraint', stale_constraint, 'current_state', current_state);
+END
+$$;
 """
 
 
@@ -125,6 +166,8 @@ class Walk:
         self.step = 0
         self.op = "setup"
         self.restores = 0
+        self.now = {}                # each table's state after the last step
+        self.restored_from = None    # the snapshots before a dump / restore
 
     # -- bookkeeping ---------------------------------------------------------
     def check(self, assertion, ok, detail=""):
@@ -142,42 +185,54 @@ class Walk:
                 print("FAIL: %s: %d of %d steps" % (assertion, len(failures), passes + len(failures)))
             else:
                 print("ok: %s (%d times)" % (assertion, passes))
-        return not any(f for _, f in self.results.values())
 
-    def state(self, table):
-        r = psql(self.db, STATE_SQL.format(t=literal(table.name)))
+    def states(self):
+        values = ", ".join("(%s, %s)" % (literal(t.name), literal(t.probe_column)) for t in self.tables)
+        r = psql(self.db, STATE_SQL % values)
         if r.rc != 0:
-            raise RuntimeError("state of %s: %s" % (table.name, r.stderr))
+            raise RuntimeError("reading the state: %s" % r.stderr)
         return json.loads(r.lines[-1])
 
     # -- steps ---------------------------------------------------------------
     def run(self):
-        for t in self.tables:
-            t.probe_id = int(psql(self.db, "SELECT min(id) FROM %s;" % t.name).lines[0])
+        r = psql(self.db, PROBE_SQL)
+        if r.rc != 0:
+            raise RuntimeError("setup: %s" % r.stderr)
         self.op = "start"
         self.verify()
+        # A fixed prologue on the test table, so that every run sees the name rules.
+        t = self.tables[0]
+        prologue = [lambda: self.do_enable(t, ("no such col", "last_modified_at")),   # refused: 42602
+                    lambda: self.do_quoted_column(t, "Version"),                     # now it exists
+                    lambda: self.do_enable(t, ("Version", "changed_at")),            # accepted, NOTICE changed_at
+                    lambda: self.do_disable(t)]
+        # Then random steps, one of them (at least) a dump / restore.
         weights = {"enable": 4, "disable": 1.5, "add_column": 1, "drop_column": 1, "rename_column": 1,
                    "quoted_column": 0.5, "disable_trigger": 1, "enable_trigger": 1, "drift": 1.2,
-                   "dump_restore": 0.15}
+                   "dump_restore": 0.1}
         names = list(weights)
-        for self.step in range(1, self.steps + 1):
-            table = self.rng.choice(self.tables)
-            kind = self.rng.choices(names, [weights[n] for n in names])[0]
-            if kind == "dump_restore" and self.restores >= 3:
-                kind = "enable"
-            getattr(self, "do_" + kind)(table)
+        restore_at = len(prologue) + self.rng.randrange(self.steps // 3, 2 * self.steps // 3 + 1)
+        for self.step in range(1, len(prologue) + self.steps + 1):
+            kind = "dump_restore" if self.step == restore_at else self.rng.choices(names, list(weights.values()))[0]
+            if self.step <= len(prologue):
+                prologue[self.step - 1]()
+            elif kind == "dump_restore" and self.restores < 3:
+                self.do_dump_restore()
+            else:
+                getattr(self, "do_" + kind.replace("dump_restore", "enable"))(self.rng.choice(self.tables))
             self.verify()
-        return self.db
 
-    def do_enable(self, t):
-        s = self.state(t)
-        exists = set(s["columns"])
+    def do_enable(self, t, columns=None):
+        before = self.now[t.name]
+        exists = set(before["columns"])
         # Default options, or random ones; the registered columns mostly, other ones sometimes.
-        if self.rng.random() < 0.3:
+        if columns is None and self.rng.random() < 0.3:
             args = {}
             vc, mc = "version", "last_modified_at"
         else:
-            if t.registered and self.rng.random() < 0.7:
+            if columns:
+                vc, mc = columns
+            elif t.registered and self.rng.random() < 0.7:
                 vc, mc = t.registered[0], t.registered[1]
             else:
                 vc = self.rng.choice(VERSION_COLUMNS + (QUOTED_COLUMNS if not t.registered else []))
@@ -187,10 +242,9 @@ class Walk:
                     "strict": self.rng.choice(["true", "false"]),
                     "create_index": self.rng.choice(["true", "false"])}
         self.op = "enable_versioning(%s%s)" % (t.name, "".join(", %s => %s" % kv for kv in args.items()))
-        sql = "SELECT motofinai.enable_versioning(%s%s);" % (
+        r = psql(self.db, "SELECT motofinai.enable_versioning(%s%s);" % (
             literal(t.name), "".join(", %s => %s" % (k, v if k in ("strict", "create_index") else literal(v))
-                                     for k, v in args.items()))
-        r = psql(self.db, sql)
+                                     for k, v in args.items())))
         if t.registered and [vc, mc] != t.registered[:2]:
             want = "55000"      # other columns on a versioned table: refused, nothing changes
         elif needs_quoting(vc) and vc not in exists:
@@ -202,18 +256,15 @@ class Walk:
                  "ok": "enable_versioning succeeds"}[want]
         self.check(label, r.sqlstate() == want, "got %s: %s" % (r.sqlstate(), r.stderr.strip()[:300]))
         if want != "ok":
-            self.check("a refused enable_versioning leaves everything as it was",
-                       self.snapshot(self.state(t)) == self.snapshot(s), "state changed")
+            t.refused_from = before
         elif r.rc == 0:
             added = [c for c in (vc, mc) if c not in exists]
-            notices = r.notices()
-            missing = [c for c in added if not any(c in n for n in notices)]
+            missing = [c for c in added if not any(c in n for n in r.notices())]
             if added:
                 self.check("enable_versioning NOTICEs each column it adds", not missing,
-                           "added %s, NOTICEs %s" % (added, notices))
+                           "added %s, NOTICEs %s" % (added, r.notices()))
             t.registered = [vc, mc, args.get("protocol", "expected"), args.get("strict", "false")]
             t.drift = None
-        self.resync(t)
 
     def do_disable(self, t):
         self.op = "disable_versioning(%s)" % t.name
@@ -224,50 +275,43 @@ class Walk:
 
     def do_add_column(self, t):
         name = "extra_%d" % self.step
-        self.op = "ALTER TABLE %s ADD COLUMN %s" % (t.name, name)
-        self.alter(t, "ALTER TABLE %s ADD COLUMN %s text DEFAULT 'x';" % (t.name, name))
+        self.alter(t, "ALTER TABLE %s ADD COLUMN %s text DEFAULT 'x'" % (t.name, name))
         t.extras.append(name)
 
     def do_drop_column(self, t):
         if not t.extras:
             return self.do_add_column(t)
         name = t.extras.pop(self.rng.randrange(len(t.extras)))
-        self.op = "ALTER TABLE %s DROP COLUMN %s" % (t.name, name)
-        self.alter(t, "ALTER TABLE %s DROP COLUMN %s;" % (t.name, name))
+        self.alter(t, "ALTER TABLE %s DROP COLUMN %s" % (t.name, name))
 
     def do_rename_column(self, t):
         if not t.extras:
             return self.do_add_column(t)
         i = self.rng.randrange(len(t.extras))
         new = "extra_r%d" % self.step
-        self.op = "ALTER TABLE %s RENAME %s TO %s" % (t.name, t.extras[i], new)
-        self.alter(t, "ALTER TABLE %s RENAME COLUMN %s TO %s;" % (t.name, t.extras[i], new))
+        self.alter(t, "ALTER TABLE %s RENAME COLUMN %s TO %s" % (t.name, t.extras[i], new))
         t.extras[i] = new
 
-    def do_quoted_column(self, t):
+    def do_quoted_column(self, t, name=None):
         # Add (or drop, when unused) a column whose name needs quoting, so
         # that enable_versioning may find it already there.
-        name = self.rng.choice(QUOTED_COLUMNS)
-        present = name in self.state(t)["columns"]
+        name = name or self.rng.choice(QUOTED_COLUMNS)
+        present = name in self.now[t.name]["columns"]
         if present and not (t.registered and name == t.registered[0]):
-            self.op = "ALTER TABLE %s DROP COLUMN %s" % (t.name, ident(name))
-            self.alter(t, "ALTER TABLE %s DROP COLUMN %s;" % (t.name, ident(name)))
+            self.alter(t, "ALTER TABLE %s DROP COLUMN %s" % (t.name, ident(name)))
         elif not present:
-            self.op = "ALTER TABLE %s ADD COLUMN %s" % (t.name, ident(name))
-            self.alter(t, "ALTER TABLE %s ADD COLUMN %s integer NOT NULL DEFAULT 1;" % (t.name, ident(name)))
+            self.alter(t, "ALTER TABLE %s ADD COLUMN %s integer NOT NULL DEFAULT 1" % (t.name, ident(name)))
 
     def do_disable_trigger(self, t, action="DISABLE"):
-        if self.state(t)["trigger"] is None:
+        if self.now[t.name]["trigger"] is None:
             return self.do_enable(t)
-        self.op = "ALTER TABLE %s %s TRIGGER %s" % (t.name, action, TRIGGER)
-        self.alter(t, "ALTER TABLE %s %s TRIGGER %s;" % (t.name, action, TRIGGER))
+        self.alter(t, "ALTER TABLE %s %s TRIGGER %s" % (t.name, action, TRIGGER))
 
     def do_enable_trigger(self, t):
         self.do_disable_trigger(t, "ENABLE")
 
     def do_drift(self, t):
-        s = self.state(t)
-        if not t.registered or s["trigger"] is None:
+        if not t.registered or self.now[t.name]["trigger"] is None:
             return self.do_enable(t)
         args = list(t.registered)
         which = self.rng.randrange(3)
@@ -277,37 +321,33 @@ class Walk:
             args[2] = "increment" if args[2] == "expected" else "expected"
         else:
             args[3] = "true" if args[3] == "false" else "false"
-        self.op = "drift: CREATE OR REPLACE TRIGGER on %s with %s" % (t.name, args)
         self.alter(t, "CREATE OR REPLACE TRIGGER %s BEFORE INSERT OR UPDATE ON %s FOR EACH ROW "
-                      "EXECUTE FUNCTION motofinai.version_trigger(%s);"
+                      "EXECUTE FUNCTION motofinai.version_trigger(%s)"
                    % (TRIGGER, t.name, ", ".join(literal(a) for a in args)))
         t.drift = args
 
-    def do_dump_restore(self, t):
+    def do_dump_restore(self):
         self.restores += 1
         src, dst = self.db, self.dbs[1] if self.db == self.dbs[0] else self.dbs[0]
         self.op = "pg_dump %s | pg_restore into %s" % (src, dst)
-        before = [self.snapshot(self.state(x)) for x in self.tables]
         with tempfile.TemporaryDirectory() as tmp:
             dump = os.path.join(tmp, "walk.dump")
-            steps = [[PG_BIN + "/pg_dump", "-Fc", "-d", src, "-f", dump],
-                     ["psql", "-X", "-q", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % dst,
-                      "-c", "CREATE DATABASE %s" % dst],
-                     [PG_BIN + "/pg_restore", "--exit-on-error", "-d", dst, dump]]
-            for cmd in steps:
+            for cmd in ([PG_BIN + "/pg_dump", "-Fc", "-d", src, "-f", dump],
+                        ["psql", "-X", "-q", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % dst,
+                         "-c", "CREATE DATABASE %s" % dst],
+                        [PG_BIN + "/pg_restore", "--exit-on-error", "-d", dst, dump]):
                 p = subprocess.run(cmd, capture_output=True, text=True)
                 if p.returncode != 0:
-                    self.check("pg_dump / pg_restore round trip", False, "%s: %s" % (cmd[0], p.stderr.strip()))
+                    self.check("pg_dump / pg_restore round trip succeeds", False, "%s: %s" % (cmd[0], p.stderr.strip()))
                     return
         self.db = dst
         subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", "DROP DATABASE %s WITH (FORCE)" % src],
                        capture_output=True)
-        after = [self.snapshot(self.state(x)) for x in self.tables]
-        self.check("pg_dump / pg_restore keeps registration, trigger, columns and indexes", before == after,
-                   "before %s after %s" % (before, after))
+        self.restored_from = {x.name: self.snapshot(self.now[x.name]) for x in self.tables}
 
     def alter(self, t, sql):
-        r = psql(self.db, sql)
+        self.op = sql
+        r = psql(self.db, sql + ";")
         self.check("ALTER TABLE / CREATE TRIGGER statements succeed", r.rc == 0, r.stderr.strip())
 
     @staticmethod
@@ -317,76 +357,69 @@ class Walk:
         config = s["config"] and {k: v for k, v in s["config"]["row"].items() if k != "tbl"}
         return {"config": config, "trigger": trig, "columns": s["columns"], "indexes": s["indexes"]}
 
-    def resync(self, t):
-        """After an unexpected outcome, follow what the database now says, so one failure does not cascade."""
-        s = self.state(t)
-        t.registered = s["config"] and s["config"]["args"]
-        if t.registered is None or s["trigger"] is None or s["trigger"]["args"] == t.registered:
-            t.drift = None
-
     # -- invariants after every step -------------------------------------------
     def verify(self):
+        self.now = self.states()
+        if self.restored_from is not None:
+            got = {x.name: self.snapshot(self.now[x.name]) for x in self.tables}
+            self.check("pg_dump / pg_restore keeps registration, trigger, columns and indexes",
+                       got == self.restored_from, "before %s, after %s" % (self.restored_from, got))
+            self.restored_from = None
         for t in self.tables:
-            s = self.state(t)
-            config, view, trig = s["config"], s["view"], s["trigger"]
-            registered = config and config["args"]
-            self.check("the registration is what the steps made it", registered == t.registered,
-                       "%s: registered %s, expected %s" % (t.name, registered, t.registered))
-            t.registered = registered   # follow the database from here on: one failure, not a cascade
-            if not registered:
-                self.check("an unversioned table has no versioning trigger", trig is None, "%s: %s" % (t.name, trig))
-                self.check("versioned_tables lists only registered tables", view is None, "%s: %s" % (t.name, view))
-                t.drift = None
-                continue
-            args = trig and trig["args"]
-            enabled = bool(trig) and trig["enabled"] != "D"
-            self.check("the trigger's arguments are the registration unless a drift step changed them",
-                       trig is None or args == (t.drift or registered),
-                       "%s: trigger %s, registered %s, drift %s" % (t.name, args, registered, t.drift))
-            self.check("versioned_tables agrees with pg_trigger (present, enabled)",
-                       view is not None and view["trigger_present"] == (trig is not None)
-                       and view["trigger_enabled"] == enabled, "%s: view %s, trigger %s" % (t.name, view, trig))
-            if view is not None and "trigger_matches" in view and "trigger_arguments" in view:
-                self.check("versioned_tables.trigger_arguments and trigger_matches agree with pg_trigger.tgargs",
-                           view["trigger_arguments"] == args and view["trigger_matches"] == (args == registered),
-                           "%s: view %s/%s, tgargs %s, registered %s" % (
-                               t.name, view["trigger_arguments"], view["trigger_matches"], args, registered))
-            else:
-                self.check("versioned_tables has columns trigger_arguments and trigger_matches", False,
-                           "columns: %s" % sorted(view or {}))
-            want = set()
-            if trig is not None and args != registered:
-                want.add("versioning_mismatch")
-            if not enabled:
-                want.add("versioning_disabled")
-            for check in ("system", "quick"):
-                got = {f["code"] for f in s["findings"] if f["check"] == check}
-                self.check("the %s check reports versioning_mismatch / versioning_disabled as the catalog says" % check,
-                           got == want, "%s: got %s, want %s" % (t.name, sorted(got), sorted(want)))
-            if trig is not None and enabled and args == registered:
-                self.probe(t, registered)
-            t.drift = None if args == registered else args
+            s = self.now[t.name]
+            if t.refused_from is not None:
+                self.check("a refused enable_versioning leaves everything as it was",
+                           self.snapshot(s) == self.snapshot(t.refused_from),
+                           "%s: before %s, after %s" % (t.name, self.snapshot(t.refused_from), self.snapshot(s)))
+                t.refused_from = None
+            self.verify_table(t, s)
 
-    def probe(self, t, registered):
-        """A stale stated version is refused with 40001 (motofinai_version_check); a current one is bumped."""
-        vc, protocol = ident(registered[0]), registered[2]
-        row = "FROM %s WHERE id = %d" % (t.name, t.probe_id)
-        stored = "(SELECT %s %s)" % (vc, row)
-        stale = stored + (" - 1" if protocol == "expected" else "")
-        current = stored + (" + 1" if protocol == "increment" else "")
-        col = t.probe_column
-        r = psql(self.db, "SELECT %s %s;\n" % (vc, row)
-                 + "UPDATE %s SET %s = %s, %s = %s WHERE id = %d;\n" % (t.name, col, col, vc, stale, t.probe_id)
-                 + "UPDATE %s SET %s = %s, %s = %s WHERE id = %d RETURNING %s;\n" % (
-                     t.name, col, col, vc, current, t.probe_id, vc), stop=False)
-        errs = r.errors()
-        self.check("a stale stated version is rejected with 40001 and constraint motofinai_version_check",
-                   len(errs) >= 1 and errs[0]["state"] == "40001"
-                   and errs[0].get("constraint name") == "motofinai_version_check",
-                   "%s (%s): %s" % (t.name, registered, r.stderr.strip()[:300]))
-        ok = len(r.lines) == 2 and len(errs) == 1 and int(r.lines[1]) == int(r.lines[0]) + 1
-        self.check("a current stated version is accepted and bumped", ok,
-                   "%s (%s): out %s, errors %s" % (t.name, registered, r.lines, errs[1:]))
+    def verify_table(self, t, s):
+        config, view, trig = s["config"], s["view"], s["trigger"]
+        registered = config and config["args"]
+        self.check("the registration is what the steps made it", registered == t.registered,
+                   "%s: registered %s, expected %s" % (t.name, registered, t.registered))
+        t.registered = registered   # follow the database from here on: one failure, not a cascade
+        if not registered:
+            self.check("an unversioned table has no versioning trigger", trig is None, "%s: %s" % (t.name, trig))
+            self.check("versioned_tables lists only registered tables", view is None, "%s: %s" % (t.name, view))
+            t.drift = None
+            return
+        args = trig and trig["args"]
+        enabled = bool(trig) and trig["enabled"] != "D"
+        self.check("the trigger's arguments are the registration unless a drift step changed them",
+                   trig is None or args == (t.drift or registered),
+                   "%s: trigger %s, registered %s, drift %s" % (t.name, args, registered, t.drift))
+        t.drift = None if args == registered else args
+        self.check("versioned_tables agrees with pg_trigger (present, enabled)",
+                   view is not None and view["trigger_present"] == (trig is not None)
+                   and view["trigger_enabled"] == enabled, "%s: view %s, trigger %s" % (t.name, view, trig))
+        if view is not None and "trigger_matches" in view and "trigger_arguments" in view:
+            self.check("versioned_tables.trigger_arguments and trigger_matches agree with pg_trigger.tgargs",
+                       view["trigger_arguments"] == args and view["trigger_matches"] == (args == registered),
+                       "%s: view %s/%s, tgargs %s, registered %s" % (
+                           t.name, view["trigger_arguments"], view["trigger_matches"], args, registered))
+        else:
+            self.check("versioned_tables has columns trigger_arguments and trigger_matches", False,
+                       "columns: %s" % sorted(view or {}))
+        want = set()
+        if trig is not None and args != registered:
+            want.add("versioning_mismatch")
+        if not enabled:
+            want.add("versioning_disabled")
+        for check in ("system", "quick"):
+            got = {f["code"] for f in s["findings"] if f["check"] == check}
+            self.check("the %s check reports versioning_mismatch / versioning_disabled as the catalog says" % check,
+                       got == want, "%s: got %s, want %s" % (t.name, sorted(got), sorted(want)))
+        probe = s["probe"]
+        if trig is not None and enabled and args == registered:
+            where = "%s (%s): %s" % (t.name, registered, probe)
+            self.check("a stale stated version is rejected with 40001 and constraint motofinai_version_check",
+                       probe is not None and probe["stale_state"] == "40001"
+                       and probe["stale_constraint"] == "motofinai_version_check", where)
+            self.check("a current stated version is accepted and bumped",
+                       probe is not None and probe["current_state"] == "ok"
+                       and probe["after"] == probe["stored"] + 1, where)
 
 
 def main():
@@ -401,8 +434,7 @@ def main():
     except Exception as e:   # a harness error is a failure too, with where it happened
         print("FAIL: versioning walk stopped at step %d (%s): %s" % (walk.step, walk.op, e))
     walk.report()
-    print("walk database: %s" % walk.db)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
