@@ -81,20 +81,24 @@ class Report:
             self.say(f"    ... and {len(findings) - self.limit} more")
 
     def fixes(self, title, fixes):
-        """Planned or applied repairs; a repair the extension did not apply says why (``note``)."""
+        """Planned or applied repairs, as the Rust command lists them: a repair the
+        extension will not (or did not) apply is listed apart with its ``note``."""
+        ready = [f for f in fixes if not f.get("note")]
+        blocked = [f for f in fixes if f.get("note")]
         if not fixes:
             self.say("\nNo automatic fixes available.")
-        else:
-            self.say(f"\n{title}", self.style.MIGRATE_HEADING)
-            for f in fixes:
+        for heading, group in ((title, ready), ("Blocked fixes (not applied):", blocked)):
+            if group:
+                self.say(f"\n{heading}", self.style.MIGRATE_HEADING)
+            for f in group:
                 entity = f["entity"] + (f" {f['entity_id']}" if f["entity_id"] is not None else "")
-                skipped = title.startswith("Applied") and f.get("applied") is False
-                self.say(f"    - [{f['code']}] {entity}: {f['summary']}" + (" (not applied)" if skipped else ""))
+                self.say(f"    - [{f['code']}] {entity}: {f['summary']}")
                 if f.get("note"):
-                    self.say(f"      note: {f['note']}", self.style.WARNING)
+                    self.say(f"    ! {f['note']}", self.style.WARNING)
         key = "applied_fixes" if title.startswith("Applied") else "planned_fixes"
         self.doc[key] = [{k: f.get(k) for k in ("code", "entity", "entity_id", "changes", "applied", "note")}
                          for f in fixes]
+        return len(ready)
 
     def finish(self, phases, hint):
         """The closing block (or the JSON document); returns the number of errors."""

@@ -203,7 +203,7 @@ def test_fix_round_trip():
 
 
 def test_fix_rows_are_read_by_name_and_a_note_is_printed():
-    """fix_consistency's `note` (why a loan's repairs were not applied) is shown."""
+    """fix_consistency's `note` (why a loan's repairs were not applied): listed apart, as the Rust command."""
     lines = []
     report = Report(lambda line, style=None: lines.append(line), command_module.no_style())
     report.fixes("Applied fixes:", [
@@ -212,6 +212,6 @@ def test_fix_rows_are_read_by_name_and_a_note_is_printed():
         {"code": "payment_not_applied", "entity": "schedule", "entity_id": 9, "summary": "status: due → paid",
          "changes": {}, "applied": False, "note": "loan 3 changed meanwhile; run the check again"}])
     assert lines == ["\nApplied fixes:", "    - [paid_not_completed] loan 7: status: active → completed",
-                     "    - [payment_not_applied] schedule 9: status: due → paid (not applied)",
-                     "      note: loan 3 changed meanwhile; run the check again"]
+                     "\nBlocked fixes (not applied):", "    - [payment_not_applied] schedule 9: status: due → paid",
+                     "    ! loan 3 changed meanwhile; run the check again"]
     assert report.doc["applied_fixes"][1]["note"].startswith("loan 3")

@@ -85,10 +85,10 @@ class Command(BaseCommand):
             return out.finish(checked, hint=True)
         fix_scope = {"all": "system"}.get(scope, scope)
         planned = self.fixes(fix_scope, entity_id, apply=False)
-        out.fixes("Planned fixes:", planned)
-        if not planned:
+        applicable = out.fixes("Planned fixes:", planned)
+        if not applicable:
             return out.finish(checked, hint=False)
-        if not (options["yes"] or (not options["json"] and self.confirm(len(planned)))):
+        if not (options["yes"] or (not options["json"] and self.confirm(applicable))):
             out.note("Fixes not applied." if sys.stdin.isatty() and not options["json"]
                      else "Fixes not applied: no terminal to confirm on; pass --yes to apply them.")
             return out.finish(checked, hint=False)
