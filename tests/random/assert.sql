@@ -191,7 +191,8 @@ RETURNS TABLE (assertion text, ok boolean, detail text) LANGUAGE sql AS $$
          UNION ALL
          SELECT format('loan %s: some rows have a note, some not', mfc_assert.loan_of(entity, entity_id))
            FROM mfc_assert.applied GROUP BY 1 HAVING count(DISTINCT note IS NULL) > 1),
-        (SELECT count(*) || ' loans noted' FROM noted)) v
+        (SELECT count(*) || ' of ' || (SELECT count(DISTINCT loan_id) FROM mfc_assert.plan)
+                || ' loans with repairs noted' FROM noted)) v
     UNION ALL
     SELECT v.* FROM mfc_assert.verdict(label || ': no fixable finding remains but on noted loans',
         ARRAY(SELECT format('%s %s %s', a.code, a.entity, a.entity_id) FROM after a

@@ -14,7 +14,10 @@
 
 CREATE SCHEMA IF NOT EXISTS mfc_random;
 
-CREATE TABLE IF NOT EXISTS mfc_random.hot (kind text NOT NULL, id bigint NOT NULL, PRIMARY KEY (kind, id));
+-- pool 'main' takes every op; pool 'fix', a few loans only the fixable ops
+-- touch (so that some loans can be repaired even under enforcement).
+CREATE TABLE IF NOT EXISTS mfc_random.hot (kind text NOT NULL, id bigint NOT NULL, pool text NOT NULL DEFAULT 'main',
+                                           PRIMARY KEY (kind, id));
 -- Every loan, payment and motor an op changed (or changed the findings of).
 CREATE TABLE IF NOT EXISTS mfc_random.touched (kind text NOT NULL, id bigint NOT NULL, PRIMARY KEY (kind, id));
 CREATE TABLE IF NOT EXISTS mfc_random.ops (op integer PRIMARY KEY, name text NOT NULL, target text);
@@ -31,13 +34,13 @@ $$;
 -- A random hot entity of a kind whose row (alias t) satisfies cond; raises
 -- no_data_found if none (apply_op then undoes the op and reports false).
 -- Candidates are ordered by id, so a seed replays the same choices.
-CREATE OR REPLACE FUNCTION mfc_random.pick(kind text, cond text DEFAULT 'true') RETURNS bigint
+CREATE OR REPLACE FUNCTION mfc_random.pick(kind text, cond text DEFAULT 'true', pool text DEFAULT 'main') RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[];
 BEGIN
     EXECUTE format('SELECT array_agg(h.id ORDER BY h.id) FROM mfc_random.hot h JOIN %s t ON t.id = h.id
-                     WHERE h.kind = %L AND (%s)', mfc_random.table_of(kind), kind, cond) INTO ids;
+                     WHERE h.kind = %L AND h.pool = %L AND (%s)', mfc_random.table_of(kind), kind, pool, cond) INTO ids;
     IF ids IS NULL THEN
         RAISE EXCEPTION 'no % fits', kind USING ERRCODE = 'no_data_found';
     END IF;
@@ -65,23 +68,26 @@ CREATE OR REPLACE FUNCTION mfc_random.touch_loan(id bigint) RETURNS void LANGUAG
     SELECT mfc_random.touch('motor', l.motor_id) FROM loans_loanapplication l WHERE l.id = touch_loan.id;
 $$;
 
--- The hot pool: a few loans of each status, three installments and two payments of each, their motors.
+-- The hot pool: a few loans of each status, three installments and two
+-- payments of each, their motors; and the fix pool's loans and installments.
 CREATE OR REPLACE FUNCTION mfc_random.choose_hot() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     want record;
     loan bigint;
 BEGIN
-    FOR want IN SELECT * FROM (VALUES ('active', 4), ('completed', 3), ('approved', 2), ('pending', 1),
-                                      ('any', 2)) v(status, k) LOOP
+    FOR want IN SELECT * FROM (VALUES ('active', 4, 'main'), ('completed', 3, 'main'), ('approved', 2, 'main'),
+                                      ('pending', 1, 'main'), ('any', 2, 'main'), ('active', 2, 'fix'),
+                                      ('completed', 1, 'fix')) v(status, k, pool) LOOP
         FOR i IN 1 .. want.k LOOP
             loan := mfc_random.one_of(ARRAY(
                 SELECT l.id FROM loans_loanapplication l
                  WHERE (want.status = 'any' OR l.status = want.status)
                    AND NOT EXISTS (SELECT FROM mfc_random.hot h WHERE h.kind = 'loan' AND h.id = l.id)
                  ORDER BY l.id));
-            INSERT INTO mfc_random.hot VALUES ('loan', loan);
-            INSERT INTO mfc_random.hot SELECT 'schedule', s.id FROM loans_paymentschedule s
+            INSERT INTO mfc_random.hot VALUES ('loan', loan, want.pool);
+            INSERT INTO mfc_random.hot SELECT 'schedule', s.id, want.pool FROM loans_paymentschedule s
              WHERE s.loan_application_id = loan ORDER BY random() LIMIT 3;
+            CONTINUE WHEN want.pool = 'fix';
             INSERT INTO mfc_random.hot SELECT 'payment', p.id FROM payments_payment p
              WHERE p.loan_application_id = loan ORDER BY random() LIMIT 2;
             INSERT INTO mfc_random.hot SELECT 'motor', l.motor_id FROM loans_loanapplication l WHERE l.id = loan
@@ -103,6 +109,9 @@ DECLARE
     t2 bigint;
     loan bigint;
     v text;
+    -- The fixable ops work on either pool.
+    pool constant text := CASE WHEN name IN ('reactivate_paid', 'stale', 'unapplied', 'pay_remaining')
+                                    AND random() < 0.5 THEN 'fix' ELSE 'main' END;
 BEGIN
     CASE name
     -- loan family -----------------------------------------------------------
@@ -190,7 +199,7 @@ BEGIN
         t := mfc_random.pick('loan', $$t.status = 'completed'
             AND EXISTS (SELECT FROM loans_paymentschedule s WHERE s.loan_application_id = t.id)
             AND NOT EXISTS (SELECT FROM loans_paymentschedule s WHERE s.loan_application_id = t.id AND s.status <> 'paid')
-            AND mfc_oracle.paid(t.id) >= mfc_oracle.owed(t.id)$$);
+            AND mfc_oracle.paid(t.id) >= mfc_oracle.owed(t.id)$$, pool);
         PERFORM mfc_random.touch_loan(t);
         UPDATE loans_loanapplication SET status = 'active', completed_at = NULL WHERE id = t;
         PERFORM mfc_random.expect(op, 'paid_not_completed', 'loan', t);
@@ -206,7 +215,7 @@ BEGIN
          WHERE id = t RETURNING loan_application_id INTO loan;
         PERFORM mfc_random.expect(op, 'overdue', 'loan', loan);
     WHEN 'stale' THEN
-        t := mfc_random.pick('schedule', has_loan || ' AND ' || no_payment);
+        t := mfc_random.pick('schedule', has_loan || ' AND ' || no_payment, pool);
         UPDATE loans_paymentschedule SET status = 'due', paid_at = NULL,
                due_date = current_date - 1 - floor(random() * 40)::int
          WHERE id = t RETURNING loan_application_id INTO loan;
@@ -225,18 +234,18 @@ BEGIN
         t := t2;
     WHEN 'unapplied' THEN
         IF random() < 0.5 THEN   -- the payment's installment is set back to unpaid
-            t := mfc_random.pick('schedule', $$t.status = 'paid' AND NOT $$ || no_payment);
+            t := mfc_random.pick('schedule', $$t.status = 'paid' AND NOT $$ || no_payment, pool);
             UPDATE loans_paymentschedule SET status = mfc_random.one_of(ARRAY['due', 'overdue']), paid_at = NULL
              WHERE id = t;
         ELSE                     -- a payment is recorded (maybe late) and not applied
-            t := mfc_random.pick('schedule', $$t.status <> 'paid' AND $$ || no_payment);
+            t := mfc_random.pick('schedule', $$t.status <> 'paid' AND $$ || no_payment, pool);
             INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
                 recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
             SELECT s.total_amount, least(current_date, s.due_date + floor(random() * 20)::int), 'RND-' || op, '', now(),
                    s.loan_application_id, 1, s.id, '', '', '', 'cash', false
               FROM loans_paymentschedule s WHERE s.id = t
             RETURNING id INTO t2;
-            INSERT INTO mfc_random.hot VALUES ('payment', t2);
+            INSERT INTO mfc_random.hot VALUES ('payment', t2, pool);
             PERFORM mfc_random.touch('payment', t2);
         END IF;
         PERFORM mfc_random.expect(op, 'payment_not_applied', 'schedule', t);
@@ -245,7 +254,7 @@ BEGIN
         -- applied: repairing them makes the loan fully paid (a cascade).
         t := mfc_random.pick('loan', $$t.status = 'active' AND EXISTS (SELECT FROM loans_paymentschedule s
                  WHERE s.loan_application_id = t.id AND s.status <> 'paid' AND NOT EXISTS (
-                       SELECT FROM payments_payment p WHERE p.schedule_id = s.id))$$);
+                       SELECT FROM payments_payment p WHERE p.schedule_id = s.id))$$, pool);
         PERFORM mfc_random.expect(op, 'payment_not_applied', 'schedule', s.id) FROM loans_paymentschedule s
           WHERE s.loan_application_id = t AND s.status <> 'paid';
         INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,

@@ -83,7 +83,7 @@ class Table:
 
 # One query for the state of every table: registration, versioned_tables,
 # the trigger as pg_trigger has it, columns, indexes, the checks' versioning
-# findings, and the probe (mfc_walk.probe, PROBE_SQL) when the trigger should enforce.
+# findings, and the probe (mfc_walk.probe, PROBE_SQL) of an enabled trigger.
 STATE_SQL = r"""
 WITH f AS MATERIALIZED (
     SELECT 'system' AS chk, code, details FROM motofinai.check_system_consistency() WHERE code LIKE 'versioning%%'
@@ -109,8 +109,9 @@ SELECT json_object_agg(t.name, json_build_object(
 
 # The probe runs in the database: an UPDATE stating a stale version (its
 # SQLSTATE and constraint name caught), then one stating the current version
-# (the version it leaves). Only where registration, trigger arguments and
-# tgenabled say the trigger must enforce: NULL elsewhere.
+# (the version it leaves), on the column and protocol of the trigger's own
+# arguments (a drifted trigger too: its cached options must follow). NULL
+# when there is no enabled trigger.
 PROBE_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS mfc_walk;
 CREATE OR REPLACE FUNCTION mfc_walk.args(args bytea, nargs smallint) RETURNS text[] LANGUAGE sql IMMUTABLE AS $$
@@ -118,7 +119,7 @@ CREATE OR REPLACE FUNCTION mfc_walk.args(args bytea, nargs smallint) RETURNS tex
 $$;
 CREATE OR REPLACE FUNCTION mfc_walk.probe(t regclass, probe_column text) RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
-    c motofinai.versioning_config;
+    a text[];
     id bigint;
     stored bigint;
     after bigint;
@@ -126,29 +127,27 @@ DECLARE
     stale_constraint text;
     current_state text := 'ok';
 BEGIN
-    SELECT * INTO c FROM motofinai.versioning_config WHERE tbl = t;
-    IF NOT FOUND OR NOT EXISTS (
-        SELECT FROM pg_trigger WHERE tgrelid = t AND tgname = 'motofinai_versioning' AND tgenabled <> 'D'
-           AND mfc_walk.args(tgargs, tgnargs) = ARRAY[c.version_column::text, c.modified_column::text, c.protocol,
-                                                      c."strict"::text]) THEN
+    SELECT mfc_walk.args(tgargs, tgnargs) INTO a FROM pg_trigger
+     WHERE tgrelid = t AND tgname = 'motofinai_versioning' AND tgenabled <> 'D';
+    IF a IS NULL THEN
         RETURN NULL;
     END IF;
     EXECUTE format('SELECT min(id) FROM %s', t) INTO id;
-    EXECUTE format('SELECT %I FROM %s WHERE id = $1', c.version_column, t) INTO stored USING id;
+    EXECUTE format('SELECT %I FROM %s WHERE id = $1', a[1], t) INTO stored USING id;
     BEGIN
-        EXECUTE format('UPDATE %s SET %I = %I, %I = $1 WHERE id = $2', t, probe_column, probe_column, c.version_column)
-          USING CASE c.protocol WHEN 'expected' THEN stored - 1 ELSE stored END, id;
+        EXECUTE format('UPDATE %s SET %I = %I, %I = $1 WHERE id = $2', t, probe_column, probe_column, a[1])
+          USING CASE a[3] WHEN 'expected' THEN stored - 1 ELSE stored END, id;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS stale_state = RETURNED_SQLSTATE, stale_constraint = CONSTRAINT_NAME;
     END;
     BEGIN
         EXECUTE format('UPDATE %s SET %I = %I, %I = $1 WHERE id = $2 RETURNING %I', t, probe_column, probe_column,
-                       c.version_column, c.version_column)
-          USING CASE c.protocol WHEN 'expected' THEN stored ELSE stored + 1 END, id INTO after;
+                       a[1], a[1])
+          USING CASE a[3] WHEN 'expected' THEN stored ELSE stored + 1 END, id INTO after;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS current_state = RETURNED_SQLSTATE;
     END;
-    RETURN jsonb_build_object('stored', stored, 'after', after, 'stale_state', stale_state,
+    RETURN jsonb_build_object('args', a, 'stored', stored, 'after', after, 'stale_state', stale_state,
                               'stale_constraint', stale_constraint, 'current_state', current_state);
 END
 $$;
@@ -411,13 +410,15 @@ class Walk:
             got = {f["code"] for f in s["findings"] if f["check"] == check}
             self.check("the %s check reports versioning_mismatch / versioning_disabled as the catalog says" % check,
                        got == want, "%s: got %s, want %s" % (t.name, sorted(got), sorted(want)))
-        probe = s["probe"]
-        if trig is not None and enabled and args == registered:
-            where = "%s (%s): %s" % (t.name, registered, probe)
-            self.check("a stale stated version is rejected with 40001 and constraint motofinai_version_check",
-                       probe is not None and probe["stale_state"] == "40001"
+        if enabled:
+            # The registered options, or a drifted trigger's own (its cached options follow the drift).
+            what = "" if args == registered else "a drifted trigger's own column and protocol: "
+            probe = s["probe"]
+            where = "%s (trigger %s, registered %s): %s" % (t.name, args, registered, probe)
+            self.check(what + "a stale stated version is rejected with 40001 and constraint motofinai_version_check",
+                       probe is not None and probe["args"] == args and probe["stale_state"] == "40001"
                        and probe["stale_constraint"] == "motofinai_version_check", where)
-            self.check("a current stated version is accepted and bumped",
+            self.check(what + "a current stated version is accepted and bumped",
                        probe is not None and probe["current_state"] == "ok"
                        and probe["after"] == probe["stored"] + 1, where)
 
