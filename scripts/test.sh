@@ -85,6 +85,12 @@ set +e
 record "check_consistency" $?
 set -e
 
+log "tests/tls/run.sh (check_consistency over TLS; its own cluster)"
+set +e
+TLS_DIR="$WORK/tls" TLS_PORT="$((PORT + 4))" bash "$ROOT/tests/tls/run.sh"
+record "tls" $?
+set -e
+
 log "pg_cron runs a scheduled check"
 set +e
 PGHOST="$WORK/cluster" PGPORT="$PORT" bash "$ROOT/tests/pg_cron/run.sh"

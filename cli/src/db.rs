@@ -1,24 +1,57 @@
-//! The connection (URL, DATABASE_URL or the libpq variables) and the calls
-//! into the extension.
+//! The connection (URL, DATABASE_URL or the libpq variables, TLS as libpq's
+//! sslmode and sslrootcert) and the calls into the extension.
 
 use crate::report::{Finding, Fix};
+use crate::tls;
+use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use std::time::Duration;
 
 /// The oldest extension version whose functions this command calls.
 const MIN_EXTENSION_VERSION: &str = "0.1.0";
 
 pub fn connect(url: Option<&str>) -> Result<Client, String> {
-    let config = match url {
-        Some(url) => url.parse::<Config>().map_err(|e| format!("invalid database URL: {e}"))?,
-        None => from_libpq_env(),
+    let (mut config, tls) = match url {
+        Some(url) => {
+            // sslmode and sslrootcert are ours to read (the driver knows only
+            // three of the five modes); the rest is the driver's.
+            let (rest, mode, root_cert) = tls::take_tls_params(url);
+            let config = rest.parse::<Config>().map_err(|e| format!("invalid database URL: {e}"))?;
+            (config, tls::Settings::resolve(mode, root_cert)?)
+        }
+        None => (from_libpq_env(), tls::Settings::resolve(None, None)?),
     };
-    let mut config = config;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.application_name("check_consistency");
-    config.connect(NoTls).map_err(|e| format!("could not connect to the database: {}", chain(&e)))
+    let unix_only = config.get_hosts().iter().all(|h| !matches!(h, Host::Tcp(_)));
+    let host = config
+        .get_hosts()
+        .iter()
+        .find_map(|h| match h {
+            Host::Tcp(h) => Some(h.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let failed = |e: postgres::Error, roots: Option<&str>| {
+        let text = chain(&e);
+        match tls::explain(&text, tls.mode, roots, &host) {
+            Some(why) => format!("could not connect to the database: {why} ({text})"),
+            None => format!("could not connect to the database: {text}"),
+        }
+    };
+    match tls::plan(&tls, unix_only)? {
+        tls::Plan::Plain => {
+            config.ssl_mode(SslMode::Disable);
+            config.connect(NoTls).map_err(|e| failed(e, None))
+        }
+        tls::Plan::Tls { config: tls_config, required, roots } => {
+            config.ssl_mode(if required { SslMode::Require } else { SslMode::Prefer });
+            config.connect(MakeRustlsConnect::new(tls_config)).map_err(|e| failed(e, roots.as_deref()))
+        }
+    }
 }
 
 /// The libpq environment: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE,

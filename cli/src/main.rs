@@ -6,6 +6,7 @@
 
 mod db;
 mod report;
+mod tls;
 
 use clap::Parser;
 use report::{Finding, Output, Phase};
@@ -19,7 +20,9 @@ use std::time::Instant;
     version,
     about = "Check the Motofinai data for consistency (runs the motofinai_consistency extension's checks)",
     after_help = "With no scope, runs the quick check. Connection: --database-url, else DATABASE_URL, \
-                  else the libpq PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE variables.\n\
+                  else the libpq PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE variables. \
+                  TLS: sslmode (disable, prefer, require, verify-ca, verify-full) and sslrootcert in the URL, \
+                  else PGSSLMODE and PGSSLROOTCERT.\n\
                   Exit status: 0 no errors (warnings allowed), 1 errors found, 2 usage, connection or server failure."
 )]
 struct Args {
