@@ -1,7 +1,7 @@
 //! Relations as our functions receive them: a `regclass` argument resolved to
 //! quoted names, and the facts about a table that the row helpers need.
 
-use crate::errors::{sqlstate, DbError, Result};
+use crate::errors::{spi_error, sqlstate, DbError, Result};
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{
@@ -16,6 +16,8 @@ use std::ffi::CStr;
 pub struct Regclass(pub pg_sys::Oid);
 
 impl FromDatum for Regclass {
+    /// # Safety
+    /// A regclass datum (an OID by value); nothing is dereferenced.
     unsafe fn from_polymorphic_datum(d: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
         (!is_null).then(|| Regclass(pg_sys::Oid::from(d.value() as u32)))
     }
@@ -30,17 +32,21 @@ impl IntoDatum for Regclass {
     }
 }
 
+// SAFETY: a regclass argument is an OID by value, as FromDatum reads it.
 unsafe impl<'fcx> ArgAbi<'fcx> for Regclass {
+    /// # Safety
+    /// pgrx calls it for a non-NULL argument of a strict function.
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        // SAFETY: see above; strict functions never see NULL here.
         unsafe { arg.unbox_arg_using_from_datum().expect("regclass argument must not be NULL") }
     }
 }
 
+// SAFETY: it is exactly SQL's regclass.
 unsafe impl SqlTranslatable for Regclass {
     const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Regclass);
     const TYPE_ORIGIN: TypeOrigin = TypeOrigin::External;
-    const ARGUMENT_SQL: std::result::Result<SqlMappingRef, ArgumentError> =
-        Ok(SqlMappingRef::literal("regclass"));
+    const ARGUMENT_SQL: std::result::Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("regclass"));
     const RETURN_SQL: std::result::Result<ReturnsRef, ReturnsError> =
         Ok(ReturnsRef::One(SqlMappingRef::literal("regclass")));
 }
@@ -59,6 +65,7 @@ pub struct Table {
 impl Table {
     pub fn open(tbl: Option<Regclass>, arg_name: &str) -> Result<Table> {
         let oid = tbl.ok_or_else(|| crate::errors::null_argument(arg_name))?.0;
+        // SAFETY: syscache lookups by OID; NULL (no such relation) is handled.
         let name = unsafe { cstr_opt(pg_sys::get_rel_name(oid)) };
         let Some(name) = name else {
             return Err(DbError::new(
@@ -66,8 +73,10 @@ impl Table {
                 format!("relation with OID {} does not exist", u32::from(oid)),
             ));
         };
-        let schema = unsafe { cstr_opt(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid))) }
-            .unwrap_or_default();
+        // SAFETY: the relation exists (above); NULL is handled.
+        let schema =
+            unsafe { cstr_opt(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid))) }.unwrap_or_default();
+        // SAFETY: a syscache lookup of an existing relation.
         let relkind = unsafe { pg_sys::get_rel_relkind(oid) } as u8;
         let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
         Ok(Table { oid, schema, name, qualified, relkind })
@@ -133,13 +142,8 @@ pub fn quote_literal(s: &str) -> String {
 
 /// The first column of the first row of a read-only query (None: no row or
 /// NULL). Read-only SPI, so it can run in a parallel worker and on a standby.
-pub fn select_one<T: FromDatum + IntoDatum>(
-    sql: &str,
-    args: &[pgrx::datum::DatumWithOid],
-) -> Result<Option<T>> {
-    Spi::connect(|c| c.select(sql, Some(1), args)?.first().get_one::<T>())
-        .or_else(no_row)
-        .map_err(spi_error)
+pub fn select_one<T: FromDatum + IntoDatum>(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Option<T>> {
+    Spi::connect(|c| c.select(sql, Some(1), args)?.first().get_one::<T>()).or_else(no_row).map_err(spi_error)
 }
 
 /// A query that found no row answers NULLs (`None`s), not an error.
@@ -150,12 +154,10 @@ pub fn no_row<T: Default>(e: pgrx::spi::Error) -> std::result::Result<T, pgrx::s
     }
 }
 
-/// SPI failures that are not PostgreSQL errors (those propagate on their own).
-pub fn spi_error(e: pgrx::spi::Error) -> DbError {
-    DbError::new("XX000", format!("internal SPI failure: {e}"))
-}
-
+/// # Safety
+/// `p` is NULL or a valid C string.
 unsafe fn cstr_opt(p: *const std::ffi::c_char) -> Option<String> {
+    // SAFETY: the caller's promise.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
@@ -170,13 +172,18 @@ pub struct RawJsonb(pg_sys::Datum);
 impl RawJsonb {
     /// A jsonb from its text form (SQL's `::text`), in the current memory context.
     pub fn from_text(text: &str) -> Result<RawJsonb> {
-        let text = std::ffi::CString::new(text).map_err(|e| DbError::new("22P02", e.to_string()))?;
+        let text = std::ffi::CString::new(text)
+            .map_err(|e| DbError::new(sqlstate::INVALID_TEXT_REPRESENTATION, e.to_string()))?;
+        // SAFETY: jsonb_in takes a C string (which outlives the call) and
+        // returns a jsonb datum in the current memory context, or raises.
         let datum = unsafe { pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[text.as_c_str().into_datum()]) };
-        datum.map(RawJsonb).ok_or_else(|| DbError::new("22P02", "invalid jsonb"))
+        datum.map(RawJsonb).ok_or_else(|| DbError::new(sqlstate::INVALID_TEXT_REPRESENTATION, "invalid jsonb"))
     }
 }
 
 impl FromDatum for RawJsonb {
+    /// # Safety
+    /// A jsonb datum, kept as it is for the duration of the call.
     unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<RawJsonb> {
         (!is_null).then_some(RawJsonb(datum))
     }
@@ -191,14 +198,22 @@ impl IntoDatum for RawJsonb {
     }
 }
 
+// SAFETY: the argument is a jsonb datum, kept as it is.
 unsafe impl<'fcx> ArgAbi<'fcx> for RawJsonb {
+    /// # Safety
+    /// pgrx calls it for a non-NULL argument of a strict function.
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        // SAFETY: see above; strict functions never see NULL here.
         unsafe { arg.unbox_arg_using_from_datum().expect("jsonb argument must not be NULL") }
     }
 }
 
+// SAFETY: the datum returned is a valid jsonb of the current call.
 unsafe impl pgrx::callconv::BoxRet for RawJsonb {
+    /// # Safety
+    /// `self` holds a jsonb datum valid in the caller's memory context.
     unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        // SAFETY: see above.
         unsafe { fcinfo.return_raw_datum(self.0) }
     }
 }

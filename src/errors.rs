@@ -2,11 +2,15 @@
 //!
 //! pgrx's own error path carries only code, message, detail and hint. Clients
 //! tell our conflict apart from PostgreSQL's own 40001s by `constraint_name`,
-//! so [`DbError::raise`] reports through `errstart`/`errfinish` itself and can
-//! set the schema, table, column and constraint fields.
+//! so errors are raised through `errstart`/`errfinish` ([`crate::pg::ereport`])
+//! with the schema, table, column and constraint fields set.
+//!
+//! That path `longjmp`s: the Rust frames it leaves are not unwound. So an
+//! error is raised in exactly one place, [`finish`], whose frame holds only
+//! the error (and drops its strings before jumping). SQL-callable functions
+//! are `finish(|| body)`: the body's own frames have returned by then.
 
 use pgrx::pg_sys;
-use std::ffi::{c_char, c_int};
 
 /// Custom SQLSTATEs live in class `MF` (the first letter in I–Z marks an
 /// implementation-defined class, so PostgreSQL never uses it).
@@ -24,6 +28,7 @@ pub mod sqlstate {
     pub const CHECK_VIOLATION: &str = "23514";
     pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
     pub const INVALID_PARAMETER_VALUE: &str = "22023";
+    pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
     pub const UNDEFINED_COLUMN: &str = "42703";
     pub const UNDEFINED_TABLE: &str = "42P01";
     pub const INVALID_SCHEMA_NAME: &str = "3F000";
@@ -37,6 +42,7 @@ pub mod sqlstate {
     pub const INSUFFICIENT_PRIVILEGE: &str = "42501";
     pub const TRIGGER_PROTOCOL_VIOLATED: &str = "39P01";
     pub const READ_ONLY_SQL_TRANSACTION: &str = "25006";
+    pub const INTERNAL_ERROR: &str = "XX000";
 }
 
 /// The `constraint_name` of the optimistic-locking conflict.
@@ -44,22 +50,22 @@ pub const VERSION_CONSTRAINT: &str = "motofinai_version_check";
 
 pub type Result<T> = std::result::Result<T, DbError>;
 
-/// The last step of every SQL-callable function: the value, or the error raised.
-pub trait OrRaise<T> {
-    fn or_raise(self) -> T;
-}
-
-impl<T> OrRaise<T> for Result<T> {
-    fn or_raise(self) -> T {
-        match self {
-            Ok(v) => v,
-            Err(e) => e.raise(),
-        }
+/// Run the body of a SQL-callable function: its value, or its error raised
+/// from this frame, which owns nothing else.
+pub fn finish<T>(body: impl FnOnce() -> Result<T>) -> T {
+    match body() {
+        Ok(v) => v,
+        Err(e) => e.raise(),
     }
 }
 
+/// An error on its way to the client. Boxed: results stay small on the
+/// paths that succeed (the row trigger returns one per row).
+#[derive(Debug, Clone)]
+pub struct DbError(Box<Fields>);
+
 #[derive(Debug, Clone, Default)]
-pub struct DbError {
+pub struct Fields {
     pub sqlstate: &'static str,
     pub message: String,
     pub detail: Option<String>,
@@ -70,112 +76,80 @@ pub struct DbError {
     pub constraint: Option<String>,
 }
 
+impl std::ops::Deref for DbError {
+    type Target = Fields;
+    fn deref(&self) -> &Fields {
+        &self.0
+    }
+}
+
 impl DbError {
     pub fn new(sqlstate: &'static str, message: impl Into<String>) -> Self {
-        DbError { sqlstate, message: message.into(), ..Default::default() }
+        DbError(Box::new(Fields { sqlstate, message: message.into(), ..Default::default() }))
     }
     pub fn detail(mut self, d: impl Into<String>) -> Self {
-        self.detail = Some(d.into());
+        self.0.detail = Some(d.into());
         self
     }
     pub fn hint(mut self, h: impl Into<String>) -> Self {
-        self.hint = Some(h.into());
+        self.0.hint = Some(h.into());
         self
     }
     pub fn table(mut self, schema: &str, table: &str) -> Self {
-        self.schema = Some(schema.into());
-        self.table = Some(table.into());
+        self.0.schema = Some(schema.into());
+        self.0.table = Some(table.into());
         self
     }
     pub fn column(mut self, c: impl Into<String>) -> Self {
-        self.column = Some(c.into());
+        self.0.column = Some(c.into());
         self
     }
     pub fn constraint(mut self, c: impl Into<String>) -> Self {
-        self.constraint = Some(c.into());
+        self.0.constraint = Some(c.into());
         self
     }
 
-    /// Raise this error as a PostgreSQL ERROR. Never returns.
-    ///
-    /// Call it only from a frame that owns nothing with a destructor (the
-    /// `longjmp` skips them): the pattern is `inner(args).or_raise()`
-    /// where `inner` took ownership of everything (see [`OrRaise`]).
-    pub fn raise(self) -> ! {
-        // Copy everything into palloc'd memory, which error recovery frees,
-        // then drop the Rust strings before jumping.
-        let pg = |s: &str| -> *const c_char {
-            let clean = s.replace('\0', "");
-            unsafe {
-                pgrx::PgMemoryContexts::CurrentMemoryContext.pstrdup(&clean) as *const c_char
-            }
-        };
+    /// Raise it as a PostgreSQL ERROR. Only [`finish`] calls this.
+    fn raise(self) -> ! {
+        // Everything goes into palloc'd memory, which error recovery frees;
+        // the Rust strings are dropped before the jump.
+        let pg = |s: &str| crate::pg::ereport::pstrdup(&s.replace('\0', ""));
         let opt = |s: &Option<String>| s.as_deref().map(pg).unwrap_or(std::ptr::null());
-        let code = encode_sqlstate(self.sqlstate);
-        let message = pg(&self.message);
-        let detail = opt(&self.detail);
-        let hint = opt(&self.hint);
-        let fields = [
-            (pg_sys::PG_DIAG_SCHEMA_NAME, opt(&self.schema)),
-            (pg_sys::PG_DIAG_TABLE_NAME, opt(&self.table)),
-            (pg_sys::PG_DIAG_COLUMN_NAME, opt(&self.column)),
-            (pg_sys::PG_DIAG_CONSTRAINT_NAME, opt(&self.constraint)),
-        ];
+        let report = crate::pg::ereport::Report {
+            code: crate::pg::ereport::encode_sqlstate(self.sqlstate),
+            message: pg(&self.message),
+            detail: opt(&self.detail),
+            hint: opt(&self.hint),
+            fields: [
+                (pg_sys::PG_DIAG_SCHEMA_NAME, opt(&self.schema)),
+                (pg_sys::PG_DIAG_TABLE_NAME, opt(&self.table)),
+                (pg_sys::PG_DIAG_COLUMN_NAME, opt(&self.column)),
+                (pg_sys::PG_DIAG_CONSTRAINT_NAME, opt(&self.constraint)),
+            ],
+        };
         drop(self);
-        unsafe { report(code, message, detail, hint, &fields) }
+        // SAFETY: this frame (and `finish`'s) owns nothing left to drop, and
+        // the caller frames up to PostgreSQL's handler are those of a
+        // SQL-callable function's `finish(|| ...)`, which own nothing either.
+        unsafe { report.raise() }
     }
-}
 
-// Unguarded on purpose: pgrx's wrappers would turn the longjmp into a panic
-// and rebuild the error without its fields.
-extern "C-unwind" {
-    fn errstart(elevel: c_int, domain: *const c_char) -> bool;
-    fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
-    fn errcode(sqlerrcode: c_int) -> c_int;
-    fn errmsg(fmt: *const c_char, ...) -> c_int;
-    fn errdetail(fmt: *const c_char, ...) -> c_int;
-    fn errhint(fmt: *const c_char, ...) -> c_int;
-    #[link_name = "err_generic_string"]
-    fn err_field(field: c_int, s: *const c_char) -> c_int;
-}
-
-unsafe fn report(
-    code: c_int,
-    message: *const c_char,
-    detail: *const c_char,
-    hint: *const c_char,
-    fields: &[(u8, *const c_char)],
-) -> ! {
-    const PERCENT_S: &std::ffi::CStr = c"%s";
-    if errstart(pgrx::PgLogLevel::ERROR as c_int, std::ptr::null()) {
-        errcode(code);
-        errmsg(PERCENT_S.as_ptr(), message);
-        if !detail.is_null() {
-            errdetail(PERCENT_S.as_ptr(), detail);
+    /// The error raised from the middle of a result set (an SRF's iterator),
+    /// where a `longjmp` would skip live frames: it unwinds through pgrx
+    /// instead, keeping code, message, detail and hint (custom `MF` codes,
+    /// which never arise there, would read as XX000).
+    pub fn unwind(self) -> ! {
+        let code = pgrx::PgSqlErrorCode::from(crate::pg::ereport::encode_sqlstate(self.sqlstate));
+        let mut report = pgrx::pg_sys::panic::ErrorReport::new(code, self.message.clone(), "motofinai_consistency");
+        if let Some(d) = &self.detail {
+            report = report.set_detail(d.clone());
         }
-        if !hint.is_null() {
-            errhint(PERCENT_S.as_ptr(), hint);
+        if let Some(h) = &self.hint {
+            report = report.set_hint(h.clone());
         }
-        for &(field, value) in fields {
-            if !value.is_null() {
-                err_field(field as c_int, value);
-            }
-        }
-        errfinish(c"motofinai_consistency".as_ptr(), 0, c"motofinai_consistency".as_ptr());
+        report.report(pgrx::PgLogLevel::ERROR);
+        unreachable!("an ERROR report returned")
     }
-    unreachable!("errfinish returned for an ERROR")
-}
-
-/// PostgreSQL's MAKE_SQLSTATE: five characters, six bits each.
-pub const fn encode_sqlstate(s: &str) -> c_int {
-    let b = s.as_bytes();
-    let mut code = 0;
-    let mut i = 0;
-    while i < 5 {
-        code += (((b[i] - b'0') & 0x3F) as c_int) << (6 * i);
-        i += 1;
-    }
-    code
 }
 
 /// A NULL where the caller must give a value.
@@ -183,41 +157,33 @@ pub fn null_argument(name: &str) -> DbError {
     DbError::new(sqlstate::NULL_VALUE_NOT_ALLOWED, format!("{name} must not be NULL"))
 }
 
-/// Functions that write refuse up front in a read-only transaction (and on
-/// a hot standby, where every transaction is): otherwise the first write
-/// inside them fails as an internal error (no transaction id in recovery).
 /// Is the transaction read-only (so on a hot standby)?
 pub fn read_only() -> bool {
     // SAFETY: a plain global of the backend, read in its own thread.
     unsafe { pg_sys::XactReadOnly }
 }
 
+/// Functions that write refuse up front in a read-only transaction (and on
+/// a hot standby, where every transaction is): otherwise the first write
+/// inside them fails as an internal error (no transaction id in recovery).
 pub fn require_writable(function: &str) -> Result<()> {
     if read_only() {
+        // SAFETY: reads the backend's shared recovery state; cannot fail.
         let standby = unsafe { pg_sys::RecoveryInProgress() };
         return Err(DbError::new(
             sqlstate::READ_ONLY_SQL_TRANSACTION,
             format!("cannot run {function} in a read-only transaction"),
         )
-        .hint(if standby { "This server is a standby: run it on the primary." } else { "Run it in a read-write transaction." }));
+        .hint(if standby {
+            "This server is a standby: run it on the primary."
+        } else {
+            "Run it in a read-write transaction."
+        }));
     }
     Ok(())
 }
 
-#[cfg(any(test, feature = "pg_test"))]
-#[pgrx::pg_schema]
-mod tests {
-    use super::*;
-
-    #[pgrx::pg_test]
-    fn sqlstate_encoding_matches_postgres() {
-        assert_eq!(
-            encode_sqlstate("40001"),
-            pgrx::PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE as c_int
-        );
-        assert_eq!(
-            encode_sqlstate("55P03"),
-            pgrx::PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE as c_int
-        );
-    }
+/// SPI failures that are not PostgreSQL errors (those propagate on their own).
+pub fn spi_error(e: pgrx::spi::Error) -> DbError {
+    DbError::new(sqlstate::INTERNAL_ERROR, format!("internal SPI failure: {e}"))
 }

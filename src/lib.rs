@@ -1,15 +1,16 @@
 //! motofinai_consistency: the Motofinai financing system's concurrency control
 //! and consistency checking, inside PostgreSQL.
 //!
-//! This file only wires the modules together.
+//! This file only wires the modules together (README, "Layout").
 
-mod backend;
 mod catalog;
 mod checks;
 mod enforcement;
 mod errors;
+mod gucs;
 mod monitoring;
-mod subxact;
+mod pg;
+mod repair;
 mod versioning;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -18,33 +19,40 @@ pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "config", bootstrap);
 pgrx::extension_sql_file!(
     "../sql/check_runs.sql",
     name = "check_runs",
-    requires = [checks::check_findings, monitoring::stats::send_pending_alerts_sql]
+    requires = [checks::check_findings, monitoring::alerts::send_pending_alerts_sql]
 );
 pgrx::extension_sql_file!(
     "../sql/monitoring.sql",
     name = "monitoring",
-    requires = ["conflict_stats_view", monitoring::stats::send_pending_alerts_sql, monitoring::stats::lock_timeouts, monitoring::stats::hot_rows]
+    requires = [
+        "conflict_stats_view",
+        monitoring::alerts::send_pending_alerts_sql,
+        monitoring::lock_timeouts,
+        monitoring::hot_rows::hot_rows
+    ]
 );
 pgrx::extension_sql_file!(
     "../sql/unqualified.sql",
     name = "unqualified",
     requires = [
-        checks::check_loan_one, checks::check_loan_all,
-        checks::check_payment_one, checks::check_payment_all,
-        checks::check_inventory_one, checks::check_inventory_all,
-        checks::check_system_consistency, checks::check_quick_consistency,
+        checks::check_loan_one,
+        checks::check_loan_all,
+        checks::check_payment_one,
+        checks::check_payment_all,
+        checks::check_inventory_one,
+        checks::check_inventory_all,
+        checks::check_system_consistency,
+        checks::check_quick_consistency,
         checks::report::consistency_report,
     ]
 );
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    monitoring::stats::init();
+    gucs::register();
+    monitoring::store::init();
     versioning::trigger::register_invalidation();
-    checks::tables::register_gucs();
-    enforcement::register_gucs();
     enforcement::register_callbacks();
-    monitoring::stats::register_gucs();
 }
 
 /// Hooks for `cargo pgrx test`.

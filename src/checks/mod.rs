@@ -1,19 +1,23 @@
 //! Consistency checks over the Motofinai tables, as set-returning functions.
+//! Read-only: repairs live apart, in `crate::repair`.
 //!
 //! Each family is a few set-based statements (`sql/*.sql`) that the planner
 //! can hash-join and aggregate; a single-entity form runs the same statement
-//! restricted to one id, which the tables' indexes serve. Checking (the
-//! queries, streamed by [`stream`]) is kept apart from reporting ([`report`]).
+//! restricted to one id, which the tables' indexes serve. The one way in is
+//! [`findings`] / [`stream`] with a [`Scope`]; [`stream`] runs the queries,
+//! [`report`] turns findings into the seed's report, [`finding`] holds the
+//! catalogue of codes.
 
-mod fix;
+pub mod finding;
 pub mod report;
 pub mod stream;
 mod system;
 pub mod tables;
 
-use crate::errors::{OrRaise, Result};
+use crate::errors::{finish, null_argument, sqlstate, DbError, Result};
+use finding::Finding;
 use pgrx::prelude::*;
-use stream::{Finding, Query, Stream};
+use stream::{Query, Stream};
 use tables::{Schema, LOANS, MOTORS, PAYMENTS, SCHEDULE, STOCK, USERS};
 
 const LOAN_SQL: &str = include_str!("sql/loan.sql");
@@ -22,9 +26,97 @@ const DUP_ONE_SQL: &str = include_str!("sql/dup_one.sql");
 const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
 const INVENTORY_SQL: &str = include_str!("sql/inventory.sql");
 
+/// What to check: one entity, every row of a family, or a whole-database
+/// check. `None` ids mean every row.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Scope {
+    Loan(Option<i64>),
+    Payment(Option<i64>),
+    Motor(Option<i64>),
+    /// Everything in the rules' system section.
+    System,
+    /// The system section's own part, without the three families.
+    Structure,
+    /// The cheap, critical subset the command runs with no scope.
+    Quick,
+}
+
+impl Scope {
+    /// A scope as SQL callers name it: loan, payment, motor (or inventory)
+    /// with or without an id; system or quick without one.
+    pub fn parse(name: Option<&str>, id: Option<i64>) -> Result<Scope> {
+        let name = name.ok_or_else(|| null_argument("scope"))?;
+        let scope = match name {
+            "loan" => Scope::Loan(id),
+            "payment" => Scope::Payment(id),
+            "motor" | "inventory" => Scope::Motor(id),
+            "system" | "quick" => {
+                if id.is_some() {
+                    return Err(DbError::new(
+                        sqlstate::INVALID_PARAMETER_VALUE,
+                        format!("scope \"{name}\" takes no id"),
+                    ));
+                }
+                if name == "system" {
+                    Scope::System
+                } else {
+                    Scope::Quick
+                }
+            }
+            other => {
+                return Err(DbError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("unknown scope \"{other}\""))
+                    .hint("scope is one of loan, payment, motor, system, quick."))
+            }
+        };
+        Ok(scope)
+    }
+
+    /// The family and id of a single-entity scope.
+    fn entity(self) -> Option<(Family, Option<i64>)> {
+        match self {
+            Scope::Loan(id) => Some((Family::Loan, id)),
+            Scope::Payment(id) => Some((Family::Payment, id)),
+            Scope::Motor(id) => Some((Family::Inventory, id)),
+            _ => None,
+        }
+    }
+}
+
+/// The findings of a scope, streamed.
+pub fn stream(scope: Scope) -> Result<Stream> {
+    if let Some((family, Some(id))) = scope.entity() {
+        return Ok(Stream::from_findings(check_one(family, id)?));
+    }
+    let schema = Schema::current()?;
+    let queries = match scope.entity() {
+        Some((family, _)) => {
+            schema.require(family.tables())?;
+            vec![family.query(&schema, None)]
+        }
+        None if scope == Scope::Quick => {
+            schema.require(&[LOANS, SCHEDULE, PAYMENTS, MOTORS, STOCK])?;
+            system::quick(&schema)
+        }
+        None => {
+            schema.require(&tables::ALL[..7])?;
+            let mut queries = system::structural(&schema)?;
+            if scope == Scope::System {
+                queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(&schema, None)));
+            }
+            queries
+        }
+    };
+    Ok(Stream::new(queries))
+}
+
+/// The findings of a scope, all at once.
+pub fn findings(scope: Scope) -> Result<Vec<Finding>> {
+    stream(scope)?.collect_all()
+}
+
 /// The three entity families a single id can be checked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Family {
+enum Family {
     Loan,
     Payment,
     Inventory,
@@ -59,21 +151,13 @@ impl Family {
             Family::Payment => ("payment_not_found", "payment", "Payment"),
             Family::Inventory => ("motor_not_found", "motor", "Motor"),
         };
-        (
-            "error".into(),
-            code.into(),
-            entity.into(),
-            Some(id),
-            format!("{noun} {id} not found"),
-            pgrx::JsonB(serde_json::json!({ "id": id })),
-        )
-    }
-
-    fn id_argument(self) -> &'static str {
-        match self {
-            Family::Loan => "loan_id",
-            Family::Payment => "payment_id",
-            Family::Inventory => "motor_id",
+        Finding {
+            severity: "error".into(),
+            code: code.into(),
+            entity: entity.into(),
+            entity_id: Some(id),
+            message: format!("{noun} {id} not found"),
+            details: pgrx::JsonB(serde_json::json!({ "id": id })),
         }
     }
 
@@ -87,8 +171,7 @@ impl Family {
 }
 
 /// The findings for one entity: its not-found row, or its family's rows.
-pub fn check_one(family: Family, id: Option<i64>) -> Result<Vec<Finding>> {
-    let id = id.ok_or_else(|| crate::errors::null_argument(family.id_argument()))?;
+fn check_one(family: Family, id: i64) -> Result<Vec<Finding>> {
     let schema = Schema::current()?;
     schema.require(family.tables())?;
     let exists = crate::catalog::select_one::<bool>(
@@ -102,44 +185,18 @@ pub fn check_one(family: Family, id: Option<i64>) -> Result<Vec<Finding>> {
     Stream::new(vec![family.query(&schema, Some(id))]).collect_all()
 }
 
-/// The findings of one family over every row, streamed.
-pub fn check_all(family: Family) -> Result<Stream> {
-    let schema = Schema::current()?;
-    schema.require(family.tables())?;
-    Ok(Stream::new(vec![family.query(&schema, None)]))
+/// A single-entity check's id: NULL is an error, not an empty result.
+fn one(id: Option<i64>, argument: &str) -> Result<Option<i64>> {
+    id.ok_or_else(|| null_argument(argument)).map(Some)
 }
 
-/// Everything in the rules' system section.
-pub fn check_system() -> Result<Stream> {
-    let schema = Schema::current()?;
-    schema.require(&tables::ALL[..7])?;
-    let mut queries = system::structural(&schema)?;
-    queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(&schema, None)));
-    Ok(Stream::new(queries))
-}
-
-/// The system section's own part: orphans, foreign keys, duplicates and
-/// versioning triggers (the system check is this plus the three families).
-pub fn check_structure() -> Result<Stream> {
-    let schema = Schema::current()?;
-    schema.require(&tables::ALL[..7])?;
-    Ok(Stream::new(system::structural(&schema)?))
-}
-
-/// The cheap, critical subset the command runs with no scope.
-pub fn check_quick() -> Result<Stream> {
-    let schema = Schema::current()?;
-    schema.require(&[LOANS, SCHEDULE, PAYMENTS, MOTORS, STOCK])?;
-    Ok(Stream::new(system::quick(&schema)))
-}
-
-/// A check function: SQL signature, the seed's row shape, and its body.
+/// A check function: SQL signature, the seed's row shape, and its scope.
 /// (pgrx reads the return type from the tokens, so it is spelled out here once.)
 macro_rules! check_fn {
     // The parameters pass through as raw tokens, not as a `ty` fragment, so
     // that pgrx sees their `Option` and declares the function non-strict: a
     // NULL id is an error, not an empty result.
-    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($params:tt)*) => $body:expr) => {
+    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($params:tt)*) => $scope:expr) => {
         $(#[$doc])*
         #[pg_extern(stable, parallel_safe, security_invoker, name = $sql)]
         #[search_path(pg_catalog, pg_temp)]
@@ -154,35 +211,37 @@ macro_rules! check_fn {
                 name!(details, pgrx::JsonB),
             ),
         > {
-            TableIterator::new($body.or_raise())
+            TableIterator::new(finish(|| stream($scope)).map(Finding::into_row))
         }
     };
 }
 
 check_fn!(
     /// The findings for one loan (`loan_not_found` when there is no such loan).
-    check_loan_one as "check_loan_consistency" (loan_id: Option<i64>) => check_one(Family::Loan, loan_id)
+    check_loan_one as "check_loan_consistency" (loan_id: Option<i64>) => Scope::Loan(one(loan_id, "loan_id")?)
 );
 check_fn!(
     /// The loan rules over every loan, streamed.
-    check_loan_all as "check_loan_consistency" () => check_all(Family::Loan)
+    check_loan_all as "check_loan_consistency" () => Scope::Loan(None)
 );
-check_fn!(check_payment_one as "check_payment_consistency" (payment_id: Option<i64>) => check_one(Family::Payment, payment_id));
-check_fn!(check_payment_all as "check_payment_consistency" () => check_all(Family::Payment));
-check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id: Option<i64>) => check_one(Family::Inventory, motor_id));
-check_fn!(check_inventory_all as "check_inventory_consistency" () => check_all(Family::Inventory));
-check_fn!(check_system_consistency as "check_system_consistency" () => check_system());
-check_fn!(check_quick_consistency as "check_quick_consistency" () => check_quick());
+check_fn!(check_payment_one as "check_payment_consistency" (payment_id: Option<i64>)
+    => Scope::Payment(one(payment_id, "payment_id")?));
+check_fn!(check_payment_all as "check_payment_consistency" () => Scope::Payment(None));
+check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id: Option<i64>)
+    => Scope::Motor(one(motor_id, "motor_id")?));
+check_fn!(check_inventory_all as "check_inventory_consistency" () => Scope::Motor(None));
+check_fn!(check_system_consistency as "check_system_consistency" () => Scope::System);
+check_fn!(check_quick_consistency as "check_quick_consistency" () => Scope::Quick);
 check_fn!(
     /// The system check without the families: what `check_consistency --all`
     /// runs as its own phase.
-    check_structural_consistency as "check_structural_consistency" () => check_structure()
+    check_structural_consistency as "check_structural_consistency" () => Scope::Structure
 );
 check_fn!(
     /// The findings of any scope (loan, payment or motor with or without an
     /// id, system, quick): what run_check records.
     check_findings as "check_findings" (scope: Option<String>, id: default!(Option<i64>, "NULL"))
-        => report::findings(scope.as_deref(), id)
+        => Scope::parse(scope.as_deref(), id)?
 );
 
 /// Create the indexes the single-entity checks need and Django's schema
@@ -191,7 +250,7 @@ check_fn!(
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn create_check_indexes() {
-    create_indexes().or_raise()
+    finish(create_indexes)
 }
 
 fn create_indexes() -> Result<()> {
@@ -209,7 +268,7 @@ fn create_indexes() -> Result<()> {
             "CREATE INDEX IF NOT EXISTS {name} ON {}.{table} ({keys}) WHERE btrim({column}) <> ''",
             schema.quoted
         ))
-        .map_err(crate::catalog::spi_error)?;
+        .map_err(crate::errors::spi_error)?;
     }
     Ok(())
 }

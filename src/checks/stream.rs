@@ -2,23 +2,13 @@
 //! statement through a kept generic plan and an SPI cursor, an all-rows
 //! statement run whole so that it can use parallel workers.
 
-use crate::backend::BackendLocal;
-use crate::catalog::spi_error;
-use crate::errors::{DbError, Result};
+use super::finding::Finding;
+use crate::errors::{spi_error, sqlstate, DbError, Result};
 use pgrx::prelude::*;
 use pgrx::JsonB;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_char, c_int, CStr, CString};
-
-/// One row of a check: the shape every check function returns.
-pub type Finding = (
-    name!(severity, String),
-    name!(code, String),
-    name!(entity, String),
-    name!(entity_id, Option<i64>),
-    name!(message, String),
-    name!(details, JsonB),
-);
 
 /// A query producing finding rows, with its one optional bigint argument.
 pub struct Query {
@@ -37,12 +27,14 @@ impl Query {
 
 const BATCH: i64 = 500;
 
-/// Plans kept for the backend, by query text (which names the schema):
-/// planning a family's statement costs ten times more than running it for
-/// one id. They are generic plans (the id is a parameter the indexes
-/// serve), so no execution re-plans; PostgreSQL's plan cache revalidates
-/// them after DDL. Never freed: a handful per schema.
-static PLANS: BackendLocal<HashMap<String, usize>> = BackendLocal::new();
+thread_local! {
+    /// Plans kept for the backend, by query text (which names the schema):
+    /// planning a family's statement costs ten times more than running it for
+    /// one id. They are generic plans (the id is a parameter the indexes
+    /// serve), so no execution re-plans; PostgreSQL's plan cache revalidates
+    /// them after DDL. Never freed: a handful per schema.
+    static PLANS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
+}
 
 /// Run `f` with `jit = off` and the query's own settings, as a function's
 /// `SET` clauses would. The
@@ -51,6 +43,10 @@ static PLANS: BackendLocal<HashMap<String, usize>> = BackendLocal::new();
 /// (80 ms against 0.6 ms); over every row of 100,000 loans JIT cost the
 /// inventory family 1.0 of its 1.2 s and the loan family 1.9 of its 5.1 s.
 fn with_settings<T>(q: &Query, f: impl FnOnce() -> T) -> T {
+    // SAFETY: guc.c's protocol for function-level SET (fmgr_security_definer
+    // does the same): a new nest level, settings saved into it, and the level
+    // popped after; an error in `f` aborts the (sub)transaction, which pops it.
+    // The names and values are static C strings.
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
         for (name, value) in [(c"jit", c"off")].iter().chain(q.settings) {
@@ -77,28 +73,42 @@ fn open_cursor(q: &Query) -> Result<String> {
 }
 
 fn open_plan(q: &Query) -> Result<String> {
-    let plans = PLANS.get(HashMap::new);
-    let plan = match plans.get(&q.sql) {
-        Some(p) => *p as pg_sys::SPIPlanPtr,
+    let kept = PLANS.with_borrow(|plans| plans.get(&q.sql).copied());
+    let plan = match kept {
+        Some(p) => p as pg_sys::SPIPlanPtr,
         None => {
-            let sql = CString::new(q.sql.as_str()).map_err(|e| DbError::new("XX000", e.to_string()))?;
+            let sql =
+                CString::new(q.sql.as_str()).map_err(|e| DbError::new(sqlstate::INTERNAL_ERROR, e.to_string()))?;
             let mut types = [pg_sys::INT8OID];
             let nargs = q.id.map_or(0, |_| 1);
+            // SAFETY: called under an SPI connection (open_cursor's caller);
+            // `sql` and `types` outlive the call.
             let plan = unsafe {
-                pg_sys::SPI_prepare_cursor(sql.as_ptr(), nargs, types.as_mut_ptr(), pg_sys::CURSOR_OPT_GENERIC_PLAN as c_int)
+                pg_sys::SPI_prepare_cursor(
+                    sql.as_ptr(),
+                    nargs,
+                    types.as_mut_ptr(),
+                    pg_sys::CURSOR_OPT_GENERIC_PLAN as c_int,
+                )
             };
+            // SAFETY: a plan SPI_prepare_cursor just returned.
             if plan.is_null() || unsafe { pg_sys::SPI_keepplan(plan) } != 0 {
-                return Err(DbError::new("XX000", "could not prepare a consistency check"));
+                return Err(DbError::new(sqlstate::INTERNAL_ERROR, "could not prepare a consistency check"));
             }
-            plans.insert(q.sql.clone(), plan as usize);
+            PLANS.with_borrow_mut(|plans| plans.insert(q.sql.clone(), plan as usize));
             plan
         }
     };
     let mut values = [pg_sys::Datum::from(q.id.unwrap_or_default())];
     let nulls = [b' ' as c_char];
     // As pgrx does: read-only until the transaction has written.
+    // SAFETY: reads the transaction state; cannot fail.
     let read_only = unsafe { pg_sys::GetCurrentTransactionIdIfAny() } == pg_sys::InvalidTransactionId;
-    let portal = unsafe { pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), nulls.as_ptr(), read_only) };
+    // SAFETY: a kept plan with `nargs` int8 parameters, values and nulls to
+    // match, under the caller's SPI connection.
+    let portal =
+        unsafe { pg_sys::SPI_cursor_open(std::ptr::null(), plan, values.as_mut_ptr(), nulls.as_ptr(), read_only) };
+    // SAFETY: SPI_cursor_open returns an open portal (or raises), whose name is a C string.
     Ok(unsafe { CStr::from_ptr((*portal).name) }.to_string_lossy().into_owned())
 }
 
@@ -108,8 +118,10 @@ fn open_plan(q: &Query) -> Result<String> {
 /// are few next to the rows it reads, so holding them is cheap.
 fn run_whole(q: &Query) -> Result<Vec<Finding>> {
     with_settings(q, || {
-        Spi::connect(|client| client.select(&q.sql, None, &[])?.map(|row| to_finding(&row)).collect::<std::result::Result<Vec<_>, _>>())
-            .map_err(spi_error)
+        Spi::connect(|client| {
+            client.select(&q.sql, None, &[])?.map(|row| to_finding(&row)).collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .map_err(spi_error)
     })
 }
 
@@ -124,13 +136,19 @@ impl Stream {
         Stream { queries: queries.into(), cursor: None, batch: VecDeque::new() }
     }
 
+    /// Findings already at hand (a single entity's, checked at once).
+    pub fn from_findings(findings: Vec<Finding>) -> Stream {
+        Stream { queries: VecDeque::new(), cursor: None, batch: findings.into() }
+    }
+
     /// Open the next query's cursor, or fetch the next batch from the open one.
     fn advance(&mut self) -> Result<bool> {
         match self.cursor.take() {
             Some(name) => {
                 let (rows, name) = Spi::connect(|client| {
                     let mut cursor = client.find_cursor(&name)?;
-                    let rows = cursor.fetch(BATCH)?.map(|row| to_finding(&row)).collect::<std::result::Result<Vec<_>, _>>()?;
+                    let rows =
+                        cursor.fetch(BATCH)?.map(|row| to_finding(&row)).collect::<std::result::Result<Vec<_>, _>>()?;
                     // An exhausted cursor is closed when dropped here.
                     let keep = (!rows.is_empty()).then(|| cursor.detach_into_name());
                     Ok::<_, pgrx::spi::Error>((rows, keep))
@@ -179,17 +197,17 @@ impl Iterator for Stream {
     type Item = Finding;
     fn next(&mut self) -> Option<Finding> {
         // Not the top of the call: unwind through pgrx rather than jump.
-        self.next_finding().unwrap_or_else(|e| panic!("{}", e.message))
+        self.next_finding().unwrap_or_else(|e| e.unwind())
     }
 }
 
 fn to_finding(row: &pgrx::spi::SpiHeapTupleData) -> std::result::Result<Finding, pgrx::spi::Error> {
-    Ok((
-        row.get::<String>(1)?.unwrap_or_default(),
-        row.get::<String>(2)?.unwrap_or_default(),
-        row.get::<String>(3)?.unwrap_or_default(),
-        row.get::<i64>(4)?,
-        row.get::<String>(5)?.unwrap_or_default(),
-        row.get::<JsonB>(6)?.unwrap_or(JsonB(serde_json::Value::Null)),
-    ))
+    Ok(Finding {
+        severity: row.get::<String>(1)?.unwrap_or_default(),
+        code: row.get::<String>(2)?.unwrap_or_default(),
+        entity: row.get::<String>(3)?.unwrap_or_default(),
+        entity_id: row.get::<i64>(4)?,
+        message: row.get::<String>(5)?.unwrap_or_default(),
+        details: row.get::<JsonB>(6)?.unwrap_or(JsonB(serde_json::Value::Null)),
+    })
 }

@@ -5,7 +5,8 @@
 use super::stream::Query;
 use super::tables::*;
 use super::Family;
-use crate::catalog::{quote_ident, quote_literal, spi_error, Regclass, Table};
+use crate::catalog::{quote_ident, quote_literal, Regclass, Table};
+use crate::errors::spi_error;
 use crate::errors::Result;
 use pgrx::prelude::*;
 
@@ -178,10 +179,8 @@ struct Reference {
 /// Each child table's references: its foreign keys, then the orphan rules
 /// no foreign key covers (a dropped constraint must not hide orphans).
 fn references(schema: &Schema, fks: &[ForeignKey]) -> Vec<(pg_sys::Oid, Vec<Reference>)> {
-    let rules: Vec<(pg_sys::Oid, String, pg_sys::Oid)> = ORPHANS
-        .iter()
-        .filter_map(|(c, col, p)| Some((schema.table(c)?, col.to_string(), schema.table(p)?)))
-        .collect();
+    let rules: Vec<(pg_sys::Oid, String, pg_sys::Oid)> =
+        ORPHANS.iter().filter_map(|(c, col, p)| Some((schema.table(c)?, col.to_string(), schema.table(p)?))).collect();
     let covers = |fk: &ForeignKey, (child, column, parent): &(pg_sys::Oid, String, pg_sys::Oid)| {
         fk.child == *child && fk.parent == *parent && fk.columns == [column.as_str()] && fk.ref_columns == ["id"]
     };
@@ -195,16 +194,17 @@ fn references(schema: &Schema, fks: &[ForeignKey]) -> Vec<(pg_sys::Oid, Vec<Refe
         };
         (fk.child, r)
     });
-    let uncovered = rules.iter().filter(|rule| !fks.iter().any(|fk| covers(fk, rule))).map(|(child, column, parent)| {
-        let r = Reference {
-            constraint: None,
-            orphan: true,
-            parent: *parent,
-            columns: vec![column.clone()],
-            ref_columns: vec!["id".into()],
-        };
-        (*child, r)
-    });
+    let uncovered =
+        rules.iter().filter(|rule| !fks.iter().any(|fk| covers(fk, rule))).map(|(child, column, parent)| {
+            let r = Reference {
+                constraint: None,
+                orphan: true,
+                parent: *parent,
+                columns: vec![column.clone()],
+                ref_columns: vec!["id".into()],
+            };
+            (*child, r)
+        });
     let mut out: Vec<(pg_sys::Oid, Vec<Reference>)> = Vec::new();
     for (child, r) in declared.chain(uncovered) {
         match out.iter_mut().find(|(c, _)| *c == child) {
@@ -228,12 +228,19 @@ fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
         let (mut fk_rows, mut orphan_rows) = (Vec::new(), Vec::new());
         for (i, r) in refs.iter().enumerate() {
             let parent = Table::open(Some(Regclass(r.parent)), "table")?;
-            let on: Vec<String> =
-                r.columns.iter().zip(&r.ref_columns).map(|(c, p)| format!("p{i}.{} = ch.{}", quote_ident(p), quote_ident(c))).collect();
-            let not_null: Vec<String> = r.columns.iter().map(|c| format!("ch.{} IS NOT NULL", quote_ident(c))).collect();
+            let on: Vec<String> = r
+                .columns
+                .iter()
+                .zip(&r.ref_columns)
+                .map(|(c, p)| format!("p{i}.{} = ch.{}", quote_ident(p), quote_ident(c)))
+                .collect();
+            let not_null: Vec<String> =
+                r.columns.iter().map(|c| format!("ch.{} IS NOT NULL", quote_ident(c))).collect();
             joins.push(format!("LEFT JOIN {} p{i} ON {}", parent.qualified, on.join(" AND ")));
             flags.push(format!("({} AND p{i}.ctid IS NULL) AS b{i}", not_null.join(" AND ")));
-            aggs.push(format!("count(*) FILTER (WHERE b{i}) AS n{i}, (array_agg(id ORDER BY id) FILTER (WHERE b{i}))[1:10] AS ids{i}"));
+            aggs.push(format!(
+                "count(*) FILTER (WHERE b{i}) AS n{i}, (array_agg(id ORDER BY id) FILTER (WHERE b{i}))[1:10] AS ids{i}"
+            ));
             let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
             if let Some(name) = &r.constraint {
                 fk_rows.push(format!("({}, {cols}, {parent_l}, x.n{i}, x.ids{i})", quote_literal(name)));
@@ -324,10 +331,12 @@ pub fn quick(schema: &Schema) -> Vec<Query> {
     // Payments without an installment: a merge of the two unique indexes
     // (index-only scans) took 0.32 s on 1.3 million payments, the planner's
     // parallel hash anti-join over 2 million installments 0.65 s.
-    queries.extend(orphans(schema, &ORPHANS[1..2]).map(|q| Query {
-        settings: &[(c"enable_hashjoin", c"off"), (c"max_parallel_workers_per_gather", c"0")],
-        ..q
-    }));
+    queries.extend(
+        orphans(schema, &ORPHANS[1..2]).map(|q| Query {
+            settings: &[(c"enable_hashjoin", c"off"), (c"max_parallel_workers_per_gather", c"0")],
+            ..q
+        }),
+    );
     queries.push(Query::all(
         // The loan family's schedule_missing rule, through the schedule index.
         schema.render(

@@ -3,22 +3,8 @@
 
 use crate::catalog::quote_ident;
 use crate::errors::{sqlstate, DbError, Result};
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
 use std::ffi::CString;
-
-static TABLES_SCHEMA: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"public"));
-
-pub fn register_gucs() {
-    GucRegistry::define_string_guc(
-        c"motofinai.tables_schema",
-        c"Schema that holds the Motofinai tables the consistency checks read.",
-        c"Defaults to public, where Django creates them.",
-        &TABLES_SCHEMA,
-        GucContext::Userset,
-        GucFlags::default(),
-    );
-}
 
 pub const LOANS: &str = "loans_loanapplication";
 pub const SCHEDULE: &str = "loans_paymentschedule";
@@ -42,13 +28,13 @@ pub struct Schema {
 
 impl Schema {
     pub fn current() -> Result<Schema> {
-        let name = TABLES_SCHEMA
-            .get()
-            .map(|c| c.to_string_lossy().into_owned())
+        let name = crate::gucs::string(&crate::gucs::TABLES_SCHEMA)
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "public".into());
-        let cname = CString::new(name.clone()).expect("GUC values have no NUL");
-        let oid = unsafe { pg_sys::get_namespace_oid(cname.as_ptr(), true) };
+        let oid = c_name(&name).map_or(pg_sys::InvalidOid, |cname| {
+            // SAFETY: a syscache lookup by a C string; missing_ok, so no error.
+            unsafe { pg_sys::get_namespace_oid(cname.as_ptr(), true) }
+        });
         if oid == pg_sys::InvalidOid {
             return Err(DbError::new(
                 sqlstate::INVALID_SCHEMA_NAME,
@@ -61,7 +47,8 @@ impl Schema {
 
     /// The table's OID in this schema, if it exists.
     pub fn table(&self, table: &str) -> Option<pg_sys::Oid> {
-        let cname = CString::new(table).expect("table names have no NUL");
+        let cname = c_name(table)?;
+        // SAFETY: a syscache lookup by a C string and a namespace OID; no error.
         let oid = unsafe { pg_sys::get_relname_relid(cname.as_ptr(), self.oid) };
         (oid != pg_sys::InvalidOid).then_some(oid)
     }
@@ -83,4 +70,9 @@ impl Schema {
     pub fn render(&self, sql: &str) -> String {
         sql.replace("@s@", &self.quoted)
     }
+}
+
+/// A name as a C string (a NUL, which no catalog name holds, finds nothing).
+fn c_name(name: &str) -> Option<CString> {
+    CString::new(name).ok()
 }

@@ -10,59 +10,47 @@
 //!   concurrent transactions on one loan are checked one after the other.
 //!   Later events find nothing left to check.
 
-use crate::backend::{trigger_function, BackendLocal, TriggerCache};
-use crate::catalog::{quote_ident, quote_literal, spi_error};
-use crate::checks::report::{findings, to_report};
-use crate::checks::stream::Finding;
+use crate::catalog::{quote_ident, quote_literal};
+use crate::checks::finding::Finding;
+use crate::checks::report::to_report;
 use crate::checks::tables::{Schema, LOANS, PAYMENTS, SCHEDULE};
-use crate::checks::{check_one, Family};
-use crate::errors::{null_argument, sqlstate, DbError, OrRaise, Result};
-use crate::versioning::trigger::{find_column, IntKind};
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use crate::checks::{findings, Scope};
+use crate::errors::{finish, null_argument, spi_error, sqlstate, DbError, Result};
+use crate::pg::trigger::{row_trigger_data, trigger_function, Entries, Timing, TriggerCache};
+use crate::pg::tuple::{self, find_column, IntKind};
 use pgrx::prelude::*;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::ffi::{c_int, CStr, CString};
+use std::ffi::c_int;
 
 /// The constraint name of the deferred check: `SET CONSTRAINTS motofinai_consistency IMMEDIATE`.
 pub const CONSTRAINT: &str = "motofinai_consistency";
 const MARK_TRIGGER: &str = "motofinai_enforce_mark";
 
-/// The loan family's error codes.
-const DEFAULT_BLOCKING: &str = "motor_missing,principal_mismatch,schedule_total_mismatch,overpaid,\
-completed_not_paid,schedule_paid_without_payment,payment_not_applied,unapproved_motor_financed";
-
-static BLOCKING_CODES: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"motor_missing,principal_mismatch,schedule_total_mismatch,overpaid,completed_not_paid,schedule_paid_without_payment,payment_not_applied,unapproved_motor_financed"));
-
-pub fn register_gucs() {
-    GucRegistry::define_string_guc(
-        c"motofinai.blocking_codes",
-        c"Finding codes that make motofinai_consistency roll a transaction back.",
-        c"Comma-separated; the default is the loan family's error codes. Warnings never block.",
-        &BLOCKING_CODES,
-        GucContext::Userset,
-        GucFlags::default(),
-    );
-}
-
 fn blocking_codes() -> Vec<String> {
-    let raw = BLOCKING_CODES.get().map(|c| c.to_string_lossy().into_owned());
-    raw.as_deref()
-        .unwrap_or(DEFAULT_BLOCKING)
-        .split(',')
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty())
-        .collect()
+    let raw = crate::gucs::string(&crate::gucs::BLOCKING_CODES);
+    let default = crate::gucs::DEFAULT_BLOCKING_CODES.to_string_lossy();
+    raw.as_deref().unwrap_or(&default).split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect()
 }
 
-/// Loans touched in this transaction and not yet checked, each with the
-/// subtransaction that first touched it: a loan touched only in a
-/// subtransaction that rolled back (a savepoint, an exception block, a
-/// repair that failed) is not checked at COMMIT.
-static TOUCHED: BackendLocal<BTreeMap<i64, pg_sys::SubTransactionId>> = BackendLocal::new();
+thread_local! {
+    /// Loans touched in this transaction and not yet checked, each with the
+    /// subtransaction that first touched it: a loan touched only in a
+    /// subtransaction that rolled back (a savepoint, an exception block, a
+    /// repair that failed) is not checked at COMMIT.
+    static TOUCHED: RefCell<BTreeMap<i64, pg_sys::SubTransactionId>> = const { RefCell::new(BTreeMap::new()) };
+    static COLUMN_ENTRIES: Entries<(c_int, IntKind)> = const { RefCell::new(Vec::new()) };
+}
 
-fn touched() -> &'static mut BTreeMap<i64, pg_sys::SubTransactionId> {
-    TOUCHED.get(BTreeMap::new)
+/// The loan-id column's attribute number and type, per trigger.
+static COLUMNS: TriggerCache<(c_int, IntKind)> = TriggerCache::new(&COLUMN_ENTRIES);
+
+#[pg_guard]
+unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    use pg_sys::XactEvent::*;
+    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE) {
+        TOUCHED.with_borrow_mut(|t| t.clear());
+    }
 }
 
 #[pg_guard]
@@ -73,23 +61,12 @@ unsafe extern "C-unwind" fn at_subxact_end(
     _arg: *mut std::ffi::c_void,
 ) {
     use pg_sys::SubXactEvent::*;
-    match event {
-        SUBXACT_EVENT_ABORT_SUB => touched().retain(|_, s| *s != sub),
-        SUBXACT_EVENT_COMMIT_SUB => touched().values_mut().filter(|s| **s == sub).for_each(|s| *s = parent),
+    TOUCHED.with_borrow_mut(|touched| match event {
+        SUBXACT_EVENT_ABORT_SUB => touched.retain(|_, s| *s != sub),
+        SUBXACT_EVENT_COMMIT_SUB => touched.values_mut().filter(|s| **s == sub).for_each(|s| *s = parent),
         _ => {}
-    }
+    });
 }
-
-#[pg_guard]
-unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    use pg_sys::XactEvent::*;
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE) {
-        touched().clear();
-    }
-}
-
-/// The loan-id column's attribute number and type, per trigger.
-static COLUMNS: TriggerCache<(c_int, IntKind)> = TriggerCache::new();
 
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
@@ -97,6 +74,8 @@ unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) 
 }
 
 pub fn register_callbacks() {
+    // SAFETY: called once from _PG_init, with functions that live as long
+    // as the library.
     unsafe {
         pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(at_subxact_end), std::ptr::null_mut());
@@ -104,56 +83,49 @@ pub fn register_callbacks() {
     }
 }
 
-/// The trigger's data, if it was fired AFTER a row change.
-unsafe fn after_row<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> Result<&'a pg_sys::TriggerData> {
-    let context = unsafe { (*fcinfo).context };
-    let ok = !context.is_null() && unsafe { (*context).type_ } == pg_sys::NodeTag::T_TriggerData;
-    let td = ok.then(|| unsafe { &*(context as *const pg_sys::TriggerData) });
-    match td {
-        Some(td)
-            if td.tg_event & pg_sys::TRIGGER_EVENT_ROW != 0
-                && td.tg_event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_AFTER =>
-        {
-            Ok(td)
-        }
-        _ => Err(DbError::new(
-            sqlstate::TRIGGER_PROTOCOL_VIOLATED,
-            format!("{name}() must be fired AFTER INSERT, UPDATE or DELETE FOR EACH ROW"),
-        )
-        .hint("Use motofinai.enforce_consistency() to install it.")),
-    }
-}
-
 /// The loans a row change touches: the old row's and the new row's.
-fn loans_of(td: &pg_sys::TriggerData) -> Result<[Option<i64>; 2]> {
-    let trigger = unsafe { &*td.tg_trigger };
+fn loans_of(td: &pg_sys::TriggerData, op: u32) -> Result<[Option<i64>; 2]> {
+    let trigger = crate::pg::trigger::trigger(td);
     let rel = td.tg_relation;
-    let (att, kind) = COLUMNS.get(trigger.tgoid, unsafe { (*rel).rd_id }, || {
-        let column = (trigger.tgnargs == 1)
-            .then(|| unsafe { CStr::from_ptr(*trigger.tgargs) }.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (att, ty) = find_column(unsafe { (*rel).rd_att }, &column).ok_or_else(|| {
-            DbError::new(sqlstate::UNDEFINED_COLUMN, format!("enforcement trigger's loan column \"{column}\" not found"))
-                .hint("Run motofinai.enforce_consistency() again.")
+    let desc = tuple::descriptor(rel);
+    let (att, kind) = COLUMNS.get(trigger.tgoid, tuple::relid(rel), || {
+        let args = crate::pg::trigger::arguments(trigger);
+        let column = match args.as_slice() {
+            [column] => column.clone(),
+            _ => String::new(),
+        };
+        let (att, ty) = find_column(desc, &column).ok_or_else(|| {
+            DbError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!("enforcement trigger's loan column \"{column}\" not found"),
+            )
+            .hint("Run motofinai.enforce_consistency() again.")
         })?;
         let kind = IntKind::of(ty).ok_or_else(|| {
             DbError::new(sqlstate::DATATYPE_MISMATCH, format!("loan column \"{column}\" is not an integer"))
         })?;
         Ok::<_, DbError>((att, kind))
     })?;
-    let desc = unsafe { (*rel).rd_att };
-    let read = |tuple: pg_sys::HeapTuple| -> Option<i64> {
-        if tuple.is_null() {
-            return None;
-        }
-        let mut null = false;
-        let d = unsafe { pg_sys::heap_getattr(tuple, att, desc, &mut null) };
-        (!null).then(|| kind.read(d))
-    };
-    let op = td.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let read = |t: pg_sys::HeapTuple| (!t.is_null()).then(|| tuple::attr(t, att, desc).map(|d| kind.read(d))).flatten();
     // trigtuple is the new row for INSERT, the old one for UPDATE and DELETE.
     let new = if op == pg_sys::TRIGGER_EVENT_UPDATE { read(td.tg_newtuple) } else { None };
     Ok([read(td.tg_trigtuple), new])
+}
+
+/// The trigger data of an AFTER row trigger, or the protocol error.
+///
+/// # Safety
+/// `fcinfo` is the call's.
+unsafe fn after_row<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> Result<(&'a pg_sys::TriggerData, u32)> {
+    let ops = [pg_sys::TRIGGER_EVENT_INSERT, pg_sys::TRIGGER_EVENT_UPDATE, pg_sys::TRIGGER_EVENT_DELETE];
+    // SAFETY: the caller's fcinfo.
+    unsafe { row_trigger_data(fcinfo, Timing::After, &ops) }.map_err(|_| {
+        DbError::new(
+            sqlstate::TRIGGER_PROTOCOL_VIOLATED,
+            format!("{name}() must be fired AFTER INSERT, UPDATE or DELETE FOR EACH ROW"),
+        )
+        .hint("Use motofinai.enforce_consistency() to install it.")
+    })
 }
 
 trigger_function!(
@@ -161,12 +133,15 @@ trigger_function!(
     motofinai_enforce_mark,
     pg_finfo_motofinai_enforce_mark,
     |fcinfo| {
-        let td = after_row(fcinfo, "motofinai.enforcement_mark")?;
-        // SAFETY (the macro's unsafe block): a trigger runs inside a transaction.
-        let sub = pg_sys::GetCurrentSubTransactionId();
-        for loan in loans_of(td)?.into_iter().flatten() {
-            touched().entry(loan).or_insert(sub);
-        }
+        let (td, op) = after_row(fcinfo, "motofinai.enforcement_mark")?;
+        // SAFETY: a trigger runs inside a transaction.
+        let sub = unsafe { pg_sys::GetCurrentSubTransactionId() };
+        let loans = loans_of(td, op)?;
+        TOUCHED.with_borrow_mut(|touched| {
+            for loan in loans.into_iter().flatten() {
+                touched.entry(loan).or_insert(sub);
+            }
+        });
         Ok(pg_sys::Datum::from(0))
     }
 );
@@ -184,7 +159,7 @@ trigger_function!(
 
 /// Check every touched loan once; the error lists those left inconsistent.
 fn check_touched() -> Result<()> {
-    let loans: Vec<i64> = std::mem::take(touched()).into_keys().collect();
+    let loans: Vec<i64> = TOUCHED.with_borrow_mut(std::mem::take).into_keys().collect();
     if loans.is_empty() {
         return Ok(());
     }
@@ -195,11 +170,7 @@ fn check_touched() -> Result<()> {
         // Serialize the commits that touch one loan: the later one checks
         // what the earlier one committed.
         let exists = Spi::get_one_with_args::<bool>(
-            &format!(
-                "SELECT true FROM {}.{} WHERE id = $1 FOR NO KEY UPDATE",
-                schema.quoted,
-                quote_ident(LOANS)
-            ),
+            &format!("SELECT true FROM {}.{} WHERE id = $1 FOR NO KEY UPDATE", schema.quoted, quote_ident(LOANS)),
             &[loan.into()],
         )
         .or_else(crate::catalog::no_row)
@@ -208,15 +179,15 @@ fn check_touched() -> Result<()> {
         if !exists {
             continue; // a deleted loan is not an inconsistent one
         }
-        let found = check_one(Family::Loan, Some(loan))?;
-        if found.iter().any(|f| codes.contains(&f.1)) {
+        let found = findings(Scope::Loan(Some(loan)))?;
+        if found.iter().any(|f| codes.contains(&f.code)) {
             failing.push((loan, found));
         }
     }
     if failing.is_empty() {
         return Ok(());
     }
-    Err(inconsistent(&schema, &failing, &codes))
+    Err(inconsistent(&schema, "Loan", &failing, &codes))
 }
 
 /// The first finding that would make COMMIT fail, when the deferred check
@@ -235,22 +206,23 @@ pub fn blocking_finding(found: &[Finding]) -> Result<Option<&Finding>> {
         return Ok(None);
     }
     let codes = blocking_codes();
-    Ok(found.iter().find(|f| codes.contains(&f.1)))
+    Ok(found.iter().find(|f| codes.contains(&f.code)))
 }
 
-/// The error: 23514 with constraint `motofinai_consistency`, the loans and
-/// first findings in the message, the seed's report in DETAIL.
-fn inconsistent(schema: &Schema, failing: &[(i64, Vec<Finding>)], codes: &[String]) -> DbError {
+/// The error: 23514 with constraint `motofinai_consistency`, the entities
+/// (a `noun` such as Loan) and first findings in the message, the seed's
+/// report in DETAIL.
+fn inconsistent(schema: &Schema, noun: &str, failing: &[(i64, Vec<Finding>)], codes: &[String]) -> DbError {
     let ids: Vec<String> = failing.iter().map(|(id, _)| id.to_string()).collect();
     let blocking: Vec<&Finding> =
-        failing.iter().flat_map(|(_, f)| f.iter()).filter(|f| codes.contains(&f.1)).collect();
-    let first: Vec<&str> = blocking.iter().take(3).map(|f| f.4.as_str()).collect();
+        failing.iter().flat_map(|(_, f)| f.iter()).filter(|f| codes.contains(&f.code)).collect();
+    let first: Vec<&str> = blocking.iter().take(3).map(|f| f.message.as_str()).collect();
     let more = blocking.len().saturating_sub(first.len());
-    let noun = if ids.len() == 1 { "Loan" } else { "Loans" };
+    let plural = if ids.len() == 1 { "" } else { "s" };
     DbError::new(
         sqlstate::CHECK_VIOLATION,
         format!(
-            "{noun} {} would be left inconsistent: {}{}",
+            "{noun}{plural} {} would be left inconsistent: {}{}",
             ids.join(", "),
             first.join("; "),
             if more > 0 { format!(" (and {more} more)") } else { String::new() }
@@ -267,32 +239,28 @@ fn inconsistent(schema: &Schema, failing: &[(i64, Vec<Finding>)], codes: &[Strin
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn assert_consistent(scope: Option<String>, id: Option<i64>) {
-    assert_scope(scope, id).or_raise()
+    finish(|| assert_scope(scope, id))
 }
 
 fn assert_scope(scope: Option<String>, id: Option<i64>) -> Result<()> {
-    let scope = scope.ok_or_else(|| null_argument("scope"))?;
+    let name = scope.ok_or_else(|| null_argument("scope"))?;
     let id = id.ok_or_else(|| null_argument("id"))?;
+    let parsed = Scope::parse(Some(&name), Some(id))?;
     let schema = Schema::current()?;
-    let found = findings(Some(&scope), Some(id))?;
-    let codes = if scope == "loan" {
-        blocking_codes()
-    } else {
-        found.iter().filter(|f| f.0 == "error").map(|f| f.1.clone()).collect()
+    let found = findings(parsed)?;
+    let (noun, codes) = match parsed {
+        Scope::Loan(_) => ("Loan", blocking_codes()),
+        Scope::Payment(_) => ("Payment", errors_in(&found)),
+        _ => ("Motor", errors_in(&found)),
     };
-    if found.iter().any(|f| codes.contains(&f.1) && !f.1.ends_with("_not_found")) {
-        let mut err = inconsistent(&schema, &[(id, found)], &codes);
-        if scope != "loan" {
-            err.message = err.message.replacen("Loan", &capitalized(&scope), 1);
-        }
-        return Err(err);
+    if found.iter().any(|f| codes.contains(&f.code) && !f.code.ends_with("_not_found")) {
+        return Err(inconsistent(&schema, noun, &[(id, found)], &codes));
     }
     Ok(())
 }
 
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+fn errors_in(found: &[Finding]) -> Vec<String> {
+    found.iter().filter(|f| f.is_error()).map(|f| f.code.clone()).collect()
 }
 
 /// Install (or, with false, remove) the deferred consistency check on the
@@ -300,7 +268,7 @@ fn capitalized(s: &str) -> String {
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn enforce_consistency(enabled: default!(Option<bool>, true)) {
-    enforce(enabled).or_raise()
+    finish(|| enforce(enabled))
 }
 
 fn enforce(enabled: Option<bool>) -> Result<()> {

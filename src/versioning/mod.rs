@@ -7,8 +7,8 @@
 pub mod rows;
 pub mod trigger;
 
-use crate::catalog::{quote_ident, quote_literal, spi_error, Regclass, Table};
-use crate::errors::{OrRaise, null_argument, sqlstate, DbError, Result, VERSION_CONSTRAINT};
+use crate::catalog::{quote_ident, quote_literal, Regclass, Table};
+use crate::errors::{finish, null_argument, spi_error, sqlstate, DbError, Result, VERSION_CONSTRAINT};
 use pgrx::prelude::*;
 
 pub const TRIGGER_NAME: &str = "motofinai_versioning";
@@ -26,11 +26,10 @@ impl Protocol {
         match s {
             "expected" => Ok(Protocol::Expected),
             "increment" => Ok(Protocol::Increment),
-            other => Err(DbError::new(
-                sqlstate::INVALID_PARAMETER_VALUE,
-                format!("unknown versioning protocol \"{other}\""),
-            )
-            .hint("protocol is 'expected' (write the version you read) or 'increment' (write it plus one).")),
+            other => {
+                Err(DbError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("unknown versioning protocol \"{other}\""))
+                    .hint("protocol is 'expected' (write the version you read) or 'increment' (write it plus one)."))
+            }
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -138,8 +137,10 @@ fn require_plain(table: &Table, name: &str, arg: &str) -> Result<()> {
         sqlstate::INVALID_NAME,
         format!("{arg} \"{name}\" is not a column of {} and not a plain identifier", table.name),
     )
-    .hint("Columns that enable_versioning adds are named in lower case letters, digits and underscores; \
-           to use another name, add the column yourself first.")
+    .hint(
+        "Columns that enable_versioning adds are named in lower case letters, digits and underscores; \
+           to use another name, add the column yourself first.",
+    )
     .table(&table.schema, &table.name))
 }
 
@@ -155,7 +156,7 @@ fn enable_versioning(
     strict: default!(Option<bool>, false),
     create_index: default!(Option<bool>, true),
 ) {
-    enable(tbl, version_column, modified_column, protocol, strict, create_index).or_raise()
+    finish(|| enable(tbl, version_column, modified_column, protocol, strict, create_index))
 }
 
 fn enable(
@@ -260,6 +261,7 @@ fn enable(
 /// it, with the parent's options), or a partitioned table with a partition
 /// versioned on its own (the parent's trigger would silently replace it).
 fn require_versionable(table: &Table) -> Result<()> {
+    // SAFETY: a syscache lookup of a relation that exists (Table::open found it).
     if unsafe { pg_sys::get_rel_persistence(table.oid) } as u8 == pg_sys::RELPERSISTENCE_TEMP {
         return Err(DbError::new(
             sqlstate::FEATURE_NOT_SUPPORTED,
@@ -317,7 +319,7 @@ fn run(sql: &str) -> Result<()> {
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn disable_versioning(tbl: Option<Regclass>) {
-    disable(tbl).or_raise()
+    finish(|| disable(tbl))
 }
 
 fn disable(tbl: Option<Regclass>) -> Result<()> {
@@ -414,8 +416,7 @@ COMMENT ON FUNCTION motofinai.version_trigger() IS
 #[pg_extern(immutable, strict, parallel_safe, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn trigger_arguments(tgargs: &[u8]) -> Vec<String> {
-    let mut args: Vec<String> =
-        tgargs.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let mut args: Vec<String> = tgargs.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
     args.pop(); // what follows the last NUL
     args
 }

@@ -3,8 +3,8 @@
 //! so privileges and row-level security apply exactly as to the caller's own SQL.
 
 use super::{conflict_error, registered_options, Options, Protocol};
-use crate::catalog::{quote_ident, spi_error, RawJsonb, Regclass, Table};
-use crate::errors::{OrRaise, null_argument, sqlstate, DbError, Result};
+use crate::catalog::{quote_ident, RawJsonb, Regclass, Table};
+use crate::errors::{finish, null_argument, spi_error, sqlstate, DbError, Result};
 use pgrx::prelude::*;
 
 /// A versioned table addressed by its integer primary key, with quoted names.
@@ -47,13 +47,10 @@ impl Target {
     }
 
     fn deleted(&self, id: i64) -> DbError {
-        DbError::new(
-            sqlstate::OBJECT_DELETED,
-            format!("{} row {id} no longer exists", self.table.name),
-        )
-        .detail(format!("Key ({})=({id}) was not found; another transaction may have deleted it.", self.pk))
-        .hint("Reload the object before changing it.")
-        .table(&self.table.schema, &self.table.name)
+        DbError::new(sqlstate::OBJECT_DELETED, format!("{} row {id} no longer exists", self.table.name))
+            .detail(format!("Key ({})=({id}) was not found; another transaction may have deleted it.", self.pk))
+            .hint("Reload the object before changing it.")
+            .table(&self.table.schema, &self.table.name)
     }
 
     fn conflict(&self, id: i64, expected: i64, found: i64, modified: &str) -> DbError {
@@ -97,25 +94,32 @@ fn get_for_update(
     expected_version: default!(Option<i64>, "NULL"),
     nowait: default!(Option<bool>, false),
 ) -> RawJsonb {
-    lock_row(tbl, id, expected_version, nowait).map(|(row, _)| row).or_raise()
+    finish(|| lock_row(tbl, id, expected_version, nowait).map(|(row, _)| row))
 }
 
-pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<i64>, nowait: Option<bool>) -> Result<(RawJsonb, Option<i64>)> {
+pub(crate) fn lock_row(
+    tbl: Option<Regclass>,
+    id: Option<i64>,
+    expected: Option<i64>,
+    nowait: Option<bool>,
+) -> Result<(RawJsonb, Option<i64>)> {
     crate::errors::require_writable("get_for_update")?;
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
     let nowait = required(nowait, "nowait")?;
-    let (row, version, modified) = count_lock_timeouts(|| Spi::get_three_with_args::<String, i64, String>(
-        &format!(
-            "SELECT to_jsonb(r.*)::text, r.{v}::bigint, r.{m}::text FROM {t} AS r WHERE r.{pk} = $1 FOR UPDATE{nw}",
-            v = target.version(),
-            m = quote_ident(&target.options.modified_column),
-            t = target.table.qualified,
-            pk = quote_ident(&target.pk),
-            nw = if nowait { " NOWAIT" } else { "" },
-        ),
-        &[id.into()],
-    ))
+    let (row, version, modified) = count_lock_timeouts(|| {
+        Spi::get_three_with_args::<String, i64, String>(
+            &format!(
+                "SELECT to_jsonb(r.*)::text, r.{v}::bigint, r.{m}::text FROM {t} AS r WHERE r.{pk} = $1 FOR UPDATE{nw}",
+                v = target.version(),
+                m = quote_ident(&target.options.modified_column),
+                t = target.table.qualified,
+                pk = quote_ident(&target.pk),
+                nw = if nowait { " NOWAIT" } else { "" },
+            ),
+            &[id.into()],
+        )
+    })
     .or_else(crate::catalog::no_row)
     .map_err(spi_error)?;
     let Some(row) = row else { return Err(target.deleted(id)) };
@@ -132,7 +136,7 @@ pub(crate) fn lock_row(tbl: Option<Regclass>, id: Option<i64>, expected: Option<
 fn count_lock_timeouts<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> T {
     PgTryBuilder::new(f)
         .catch_when(PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE, |e| {
-            crate::monitoring::stats::record_lock_timeout();
+            crate::monitoring::store::record_lock_timeout();
             e.rethrow()
         })
         .execute()
@@ -147,10 +151,15 @@ fn safe_update_with_version(
     current_version: Option<i64>,
     update_fields: Option<RawJsonb>,
 ) -> RawJsonb {
-    update_row(tbl, id, current_version, update_fields).or_raise()
+    finish(|| update_row(tbl, id, current_version, update_fields))
 }
 
-pub(crate) fn update_row(tbl: Option<Regclass>, id: Option<i64>, current: Option<i64>, fields: Option<RawJsonb>) -> Result<RawJsonb> {
+pub(crate) fn update_row(
+    tbl: Option<Regclass>,
+    id: Option<i64>,
+    current: Option<i64>,
+    fields: Option<RawJsonb>,
+) -> Result<RawJsonb> {
     crate::errors::require_writable("safe_update_with_version")?;
     let target = Target::open(tbl)?;
     let id = required(id, "id")?;
@@ -234,7 +243,7 @@ fn check_updatable(target: &Target, column: &str) -> Result<()> {
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn safe_delete_with_version(tbl: Option<Regclass>, id: Option<i64>, current_version: Option<i64>) -> bool {
-    delete_row(tbl, id, current_version).or_raise()
+    finish(|| delete_row(tbl, id, current_version))
 }
 
 fn delete_row(tbl: Option<Regclass>, id: Option<i64>, current: Option<i64>) -> Result<bool> {

@@ -12,44 +12,36 @@ use std::panic::AssertUnwindSafe;
 pub enum Failure {
     /// An error of ours, returned.
     Ours(DbError),
-    /// An error PostgreSQL (or pgrx) raised inside the work.
-    Raised(CaughtError),
+    /// An error PostgreSQL (or pgrx) raised inside the work (boxed: it is large).
+    Raised(Box<CaughtError>),
 }
 
 impl Failure {
     pub fn sqlstate(&self) -> String {
         match self {
             Failure::Ours(e) => e.sqlstate.to_string(),
-            Failure::Raised(e) => unpack_sqlstate(report(e).sql_error_code() as i32),
+            Failure::Raised(e) => super::ereport::decode_sqlstate(super::ereport::caught_code(e)),
         }
     }
 
     pub fn message(&self) -> String {
         match self {
             Failure::Ours(e) => e.message.clone(),
-            Failure::Raised(e) => report(e).message().to_string(),
+            Failure::Raised(e) => match e.as_ref() {
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.message().to_string(),
+                CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            },
         }
     }
 
-    /// Raise it again, as it was.
-    pub fn raise(self) -> ! {
+    /// Propagate it as it was: ours is returned to the caller, one
+    /// PostgreSQL raised is raised again (unwinding through pgrx).
+    pub fn propagate(self) -> DbError {
         match self {
-            Failure::Ours(e) => e.raise(),
+            Failure::Ours(e) => e,
             Failure::Raised(e) => e.rethrow(),
         }
     }
-}
-
-fn report(e: &CaughtError) -> &pg_sys::panic::ErrorReportWithLevel {
-    match e {
-        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
-        CaughtError::RustPanic { ereport, .. } => ereport,
-    }
-}
-
-/// The five characters of a packed SQLSTATE (elog.h's PGUNSIXBIT).
-fn unpack_sqlstate(code: i32) -> String {
-    (0..5).map(|i| char::from(b'0' + ((code >> (6 * i)) & 0x3F) as u8)).collect()
 }
 
 /// Run `work` in a subtransaction. Its effects are kept when it succeeds and
@@ -67,7 +59,7 @@ pub fn run<T>(keep: bool, work: impl FnOnce() -> Result<T, DbError>) -> Result<T
         pg_sys::MemoryContextSwitchTo(context);
     }
     let outcome = PgTryBuilder::new(AssertUnwindSafe(|| work().map_err(Failure::Ours)))
-        .catch_others(|e| Err(Failure::Raised(e)))
+        .catch_others(|e| Err(Failure::Raised(Box::new(e))))
         .execute();
     // SAFETY: the subtransaction begun above is the current one again: the
     // work either returned (closing what it opened) or raised, and pgrx

@@ -1,0 +1,15 @@
+//! Everything that re-implements a piece of PostgreSQL's C or calls it
+//! without pgrx's guard lives here, one file per part of PostgreSQL (as
+//! pgvectorscale keeps its ports in `util/ports.rs`). Each port names the C
+//! it mirrors, and every `unsafe` says why it holds. The rest of the
+//! extension calls these, not `pg_sys` directly, wherever it touches
+//! tuples, triggers, raw error reporting or subtransactions.
+
+/// Raising an ERROR with all its fields (elog.h / elog.c).
+pub mod ereport;
+/// Internal subtransactions (xact.c, as pl_exec.c uses them).
+pub mod subxact;
+/// C-language trigger functions and their cache (commands/trigger.h).
+pub mod trigger;
+/// Heap tuples, descriptors, bitmapsets and relations (htup_details.h, rel.h).
+pub mod tuple;

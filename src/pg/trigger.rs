@@ -1,0 +1,145 @@
+//! The trigger manager's calling convention (commands/trigger.h): C-language
+//! trigger functions, the `TriggerData` they are handed, and what a trigger
+//! resolves once and keeps for the backend.
+
+use pgrx::pg_sys;
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::thread::LocalKey;
+
+/// When a row trigger must fire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    Before,
+    After,
+}
+
+/// Why a trigger function's call is not one it can serve.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Misfire {
+    /// Not called by the trigger manager at all.
+    NotATrigger,
+    /// A trigger, but not a row event at the right time of the right kind.
+    WrongEvent,
+}
+
+/// The trigger data of a call that the trigger manager made for a row
+/// event at `timing` (`CALLED_AS_TRIGGER`, `TRIGGER_FIRED_FOR_ROW`,
+/// `TRIGGER_FIRED_BEFORE`/`AFTER`) whose operation (`TRIGGER_EVENT_INSERT`,
+/// ...) is one of `ops`, with that operation.
+///
+/// # Safety
+/// `fcinfo` is the call's valid `FunctionCallInfo`; the returned reference
+/// lives as long as the call.
+pub unsafe fn row_trigger_data<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    timing: Timing,
+    ops: &[u32],
+) -> Result<(&'a pg_sys::TriggerData, u32), Misfire> {
+    // SAFETY: the caller's fcinfo; its context is NULL or a Node.
+    let context = unsafe { (*fcinfo).context };
+    // SAFETY: a non-NULL context is a Node, whose tag says what it is.
+    if context.is_null() || unsafe { (*context).type_ } != pg_sys::NodeTag::T_TriggerData {
+        return Err(Misfire::NotATrigger);
+    }
+    // SAFETY: tagged T_TriggerData, so it is one.
+    let td = unsafe { &*(context as *const pg_sys::TriggerData) };
+    let ev = td.tg_event;
+    let when = match timing {
+        Timing::Before => pg_sys::TRIGGER_EVENT_BEFORE,
+        Timing::After => pg_sys::TRIGGER_EVENT_AFTER,
+    };
+    let op = ev & pg_sys::TRIGGER_EVENT_OPMASK;
+    if ev & pg_sys::TRIGGER_EVENT_ROW != 0 && ev & pg_sys::TRIGGER_EVENT_TIMINGMASK == when && ops.contains(&op) {
+        Ok((td, op))
+    } else {
+        Err(Misfire::WrongEvent)
+    }
+}
+
+/// The trigger itself (`tg_trigger`).
+pub fn trigger(td: &pg_sys::TriggerData) -> &pg_sys::Trigger {
+    // SAFETY: the trigger manager always sets tg_trigger.
+    unsafe { &*td.tg_trigger }
+}
+
+/// A trigger's arguments (`tgargs`, `tgnargs` C strings).
+pub fn arguments(trigger: &pg_sys::Trigger) -> Vec<String> {
+    (0..trigger.tgnargs as usize)
+        // SAFETY: tgargs holds tgnargs NUL-terminated strings.
+        .map(|i| unsafe { CStr::from_ptr(*trigger.tgargs.add(i)) }.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// What a row trigger resolved once for one trigger (by trigger OID), kept
+/// for the backend and dropped when its table's relcache entry is
+/// invalidated (ALTER TABLE, CREATE OR REPLACE TRIGGER, ...). A handful of
+/// tables carry our triggers, so a short vector beats a hash map.
+pub type Entries<T> = RefCell<Vec<(pg_sys::Oid, pg_sys::Oid, T)>>;
+
+pub struct TriggerCache<T: Copy + 'static>(&'static LocalKey<Entries<T>>);
+
+impl<T: Copy + 'static> TriggerCache<T> {
+    pub const fn new(entries: &'static LocalKey<Entries<T>>) -> Self {
+        TriggerCache(entries)
+    }
+
+    /// The entry for a trigger of a relation, resolving it on a miss. No
+    /// borrow is held while `resolve` runs: it may reach catalog code that
+    /// processes invalidations, which call [`TriggerCache::invalidate`].
+    pub fn get<E>(
+        &self,
+        tgoid: pg_sys::Oid,
+        relid: pg_sys::Oid,
+        resolve: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let hit = self.0.with_borrow(|v| v.iter().find(|(t, _, _)| *t == tgoid).map(|(_, _, e)| *e));
+        if let Some(e) = hit {
+            return Ok(e);
+        }
+        let entry = resolve()?;
+        self.0.with_borrow_mut(|v| v.push((tgoid, relid, entry)));
+        Ok(entry)
+    }
+
+    /// Forget a relation's entries (all of them for InvalidOid).
+    pub fn invalidate(&self, relid: pg_sys::Oid) {
+        self.0.with_borrow_mut(|v| {
+            if relid == pg_sys::InvalidOid {
+                v.clear();
+            } else {
+                v.retain(|(_, r, _)| *r != relid);
+            }
+        })
+    }
+}
+
+/// Declare a C-language trigger function (`$finfo` is its `pg_finfo_`
+/// record, fmgr.h's `PG_FUNCTION_INFO_V1`): the body runs under pgrx's guard
+/// and returns `Result<Datum>`; an error is raised by `errors::finish` with
+/// its schema, table, column and constraint fields.
+macro_rules! trigger_function {
+    ($(#[$doc:meta])* $name:ident, $finfo:ident, |$fcinfo:ident| $body:expr) => {
+        #[no_mangle]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// Called by the fmgr with a valid `fcinfo`.
+        #[no_mangle]
+        pub unsafe extern "C-unwind" fn $name($fcinfo: pgrx::pg_sys::FunctionCallInfo) -> pgrx::pg_sys::Datum {
+            // Defined outside the unsafe block: the body's own unsafe
+            // operations carry their own blocks and notes.
+            let body = || $body;
+            // SAFETY: pgrx's guard turns a panic into a PostgreSQL error at
+            // this boundary, which is the fmgr's call.
+            $crate::errors::finish(|| unsafe { pgrx::pgrx_extern_c_guard(body) })
+        }
+    };
+}
+pub(crate) use trigger_function;
