@@ -374,6 +374,14 @@ BEGIN
         PERFORM mfc_random.expect(op, 'unapproved_motor_financed', 'motor', t);
         PERFORM mfc_random.expect(op, 'unapproved_motor_financed', 'loan', l.id), mfc_random.touch('loan', l.id)
            FROM loans_loanapplication l WHERE l.motor_id = t AND l.status IN ('active', 'completed');
+    WHEN 'share_stock' THEN
+        -- No finding of its own: a stock batch now holds two motor lines (or
+        -- a motor none), so a motor's check must count its batch-mates' loans.
+        t := mfc_random.pick('motor');
+        t2 := mfc_random.pick('motor', format('t.id <> %s', t));
+        UPDATE inventory_motor m SET stock_id = CASE WHEN random() < 0.2 THEN NULL ELSE o.stock_id END
+          FROM inventory_motor o WHERE m.id = t AND o.id = t2;
+        PERFORM mfc_random.touch('motor', t2);
     WHEN 'stock_short' THEN
         t := mfc_random.pick('motor', $$t.stock_id IS NOT NULL AND (SELECT st.quantity_repossessed FROM inventory_stock st
                 WHERE st.id = t.stock_id) < (SELECT count(*) FROM loans_loanapplication l JOIN inventory_motor m
@@ -389,7 +397,7 @@ BEGIN
     IF name IN ('motor_missing', 'contact_blank', 'submitter_inactive', 'principal_off', 'schedule_delete',
                 'complete_unpaid', 'reactivate_paid', 'status_shuffle', 'pay_remaining') THEN
         PERFORM mfc_random.touch_loan(t);
-    ELSIF name IN ('vin_duplicate', 'vin_invalid', 'over_assign', 'unapprove', 'stock_short') THEN
+    ELSIF name IN ('vin_duplicate', 'vin_invalid', 'over_assign', 'unapprove', 'share_stock', 'stock_short') THEN
         PERFORM mfc_random.touch('motor', t);
     ELSIF name IN ('lose_payment', 'unapplied', 'orphan_installment', 'schedule_principal_off', 'sequence_gap',
                    'duplicate_sequence', 'mark_overdue', 'stale') THEN
@@ -447,7 +455,7 @@ DECLARE
         'orphan_repossession', 'payment_loan_missing', 'payment_installment_missing', 'payment_wrong_loan',
         'future_date', 'amount_high', 'amount_low', 'dup_reference', 'dup_bank_reference', 'dup_check',
         'near_duplicate', 'before_activation', 'vin_duplicate', 'vin_invalid', 'over_assign', 'unapprove',
-        'stock_short'];
+        'share_stock', 'stock_short'];
     weights constant double precision[] := ARRAY[
         1, 1.5, 1.5, 1.5, 2,
         0.5, 1.5, 2, 1.5, 2, 2,
@@ -455,7 +463,7 @@ DECLARE
         0.3, 1, 1, 1.5,
         1.5, 1.5, 1.5, 1, 1, 1,
         2, 1.5, 1.5, 1, 1.5, 1.5,
-        1.5];
+        1, 1.5];
     total constant double precision := (SELECT sum(w) FROM unnest(weights) w);
     k integer := 0;
     r double precision;

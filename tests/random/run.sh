@@ -34,6 +34,9 @@ OPS=$((35 + RANDOM % 16))              # injected defects
 STEPS=$((60 + RANDOM % 61))            # versioning walk steps
 PGSEED=$(awk "BEGIN { printf \"%.9f\", $SEED / 1073741824 }")   # setseed() takes [-1, 1]
 A=mfc_random_a
+# A setup command that fails (set -e) still ends the run with its result line.
+set -E
+trap 'fail "stopped: the command at line $LINENO failed"; summary random "seed $SEED"; exit 1' ERR
 
 # report DB LABEL SQL: SQL yields (assertion, ok, detail) rows; each is a pass or a fail.
 report() {
@@ -162,4 +165,5 @@ done < <(python3 "$HERE/versioning_walk.py" --seed "$SEED" --steps "$STEPS" --db
 drop_db $W
 drop_db ${W}_b
 
+trap - ERR
 summary random "seed $SEED"
