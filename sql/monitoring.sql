@@ -14,14 +14,14 @@ DECLARE
     pk text;
 BEGIN
     IF tbl IS NULL OR hours IS NULL OR max_rows IS NULL THEN
-        RAISE EXCEPTION 'tbl, hours and max_rows must not be NULL' USING ERRCODE = '22004';
+        RAISE EXCEPTION 'tbl, hours and max_rows must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     IF hours < 0 OR max_rows < 0 THEN
-        RAISE EXCEPTION 'hours and max_rows must not be negative' USING ERRCODE = '22023';
+        RAISE EXCEPTION 'hours and max_rows must not be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT * INTO cfg FROM motofinai.versioning_config c WHERE c.tbl = high_version_objects.tbl;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'table "%" is not versioned', tbl USING ERRCODE = '55000',
+        RAISE EXCEPTION 'table "%" is not versioned', tbl USING ERRCODE = 'object_not_in_prerequisite_state',
             HINT = format('Run SELECT motofinai.enable_versioning(%L) first.', tbl::text);
     END IF;
     SELECT a.attname INTO pk FROM pg_index i

@@ -45,6 +45,8 @@ thread_local! {
 /// The loan-id column's attribute number and type, per trigger.
 static COLUMNS: TriggerCache<(c_int, IntKind)> = TriggerCache::new(&COLUMN_ENTRIES);
 
+/// # Safety
+/// Called by PostgreSQL's transaction callback machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;
@@ -53,6 +55,8 @@ unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *m
     }
 }
 
+/// # Safety
+/// Called by PostgreSQL's subtransaction callback machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn at_subxact_end(
     event: pg_sys::SubXactEvent::Type,
@@ -68,6 +72,8 @@ unsafe extern "C-unwind" fn at_subxact_end(
     });
 }
 
+/// # Safety
+/// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     COLUMNS.invalidate(relid);

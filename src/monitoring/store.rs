@@ -74,6 +74,8 @@ pub fn init() {
     }
 }
 
+/// # Safety
+/// Called by PostgreSQL's transaction callback machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
     use pg_sys::XactEvent::*;

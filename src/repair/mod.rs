@@ -1,6 +1,6 @@
 //! Repairs, kept apart from the read-only checks (as PostgreSQL keeps
 //! `pg_surgery` apart from `amcheck`): only the mechanical ones the
-//! application itself would have made (consistency-rules.md, "Fixes"), each
+//! application itself would have made (docs/consistency-rules.md, "Fixes"), each
 //! through a versioned update.
 //!
 //! Repairs go loan by loan, each loan in a subtransaction: its repairs are

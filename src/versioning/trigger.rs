@@ -35,6 +35,8 @@ thread_local! {
 }
 static CACHE: TriggerCache<Entry> = TriggerCache::new(&ENTRIES);
 
+/// # Safety
+/// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     CACHE.invalidate(relid);
