@@ -9,8 +9,8 @@
 -- and whether the oracle shows it right after the op (present_after_op): a
 -- finding that is there then but not at the end was masked by a later op.
 -- Runs with triggers off (session_replication_role = replica), as the
--- generator's injections do. Expects the Motofinai tables, motofinai_gen and
--- mfc_oracle (oracle.sql) in the search_path.
+-- generator's injections do. A seed replays the same ops on the same
+-- generated dataset. Expects the Motofinai tables and mfc_oracle (oracle.sql).
 
 CREATE SCHEMA IF NOT EXISTS mfc_random;
 
