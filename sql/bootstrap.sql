@@ -8,6 +8,8 @@ CREATE TABLE motofinai.versioning_config (
     modified_column name        NOT NULL,
     protocol        text        NOT NULL CHECK (protocol IN ('expected', 'increment')),
     strict          boolean     NOT NULL DEFAULT false,
+    -- 'observe': stale and blind writes are counted and logged, not rejected.
+    mode            text        NOT NULL DEFAULT 'enforce' CHECK (mode IN ('enforce', 'observe')),
     enabled_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now()
 );

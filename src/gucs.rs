@@ -22,6 +22,8 @@ pub static HOT_ROWS: GucSetting<i32> = GucSetting::<i32>::new(MAX_HOT_ROWS as i3
 pub static CONFLICT_ALERT_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static CONFLICT_ALERT_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(5);
 pub static LOCK_WAIT_ALERT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
+/// Entries the conflict log keeps (at most `monitoring::log::LOG_MAX`).
+pub static CONFLICT_LOG_SIZE: GucSetting<i32> = GucSetting::<i32>::new(100);
 
 /// An integer setting: name, short and long description, setting, min, max, context, flags.
 type IntGuc = (&'static CStr, &'static CStr, &'static CStr, &'static GucSetting<i32>, i32, i32, GucContext, GucFlags);
@@ -44,7 +46,7 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    let ints: [IntGuc; 4] = [
+    let ints: [IntGuc; 5] = [
         (
             c"motofinai.conflict_alert_threshold",
             c"Conflicts on one table within motofinai.conflict_alert_window that raise a conflict_rate alert.",
@@ -73,6 +75,16 @@ pub fn register() {
             1,
             MAX_HOT_ROWS as i32,
             GucContext::Sighup,
+            GucFlags::default(),
+        ),
+        (
+            c"motofinai.conflict_log_size",
+            c"Conflicts and observed would-be conflicts kept in motofinai.recent_conflicts (at most 1000).",
+            c"The log lives in shared memory sized for 1000 entries; set at server start.",
+            &CONFLICT_LOG_SIZE,
+            1,
+            crate::monitoring::log::LOG_MAX as i32,
+            GucContext::Postmaster,
             GucFlags::default(),
         ),
         (

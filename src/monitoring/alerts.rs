@@ -65,8 +65,8 @@ impl AlertState {
 }
 
 thread_local! {
-    /// Alerts this backend has queued in its transaction: (slot, relid).
-    static QUEUED: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
+    /// Alerts this backend has queued in its transaction: (slot, relid, observed).
+    static QUEUED: RefCell<Vec<(usize, u32, bool)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Queue this database's pending conflict-rate alerts with pg_notify. They
@@ -83,14 +83,18 @@ pub fn send_pending() {
             None
         }
     });
-    for (i, relid, (conflicts, window)) in claimed {
+    for (i, relid, observed, (conflicts, window)) in claimed {
         let table = Table::open(Some(Regclass(pg_sys::Oid::from(relid))), "table")
             .map_or_else(|_| relid.to_string(), |t| format!("{}.{}", t.schema, t.name));
-        let payload = serde_json::json!({
+        let mut payload = serde_json::json!({
             "alert": "conflict_rate", "table": table, "conflicts": conflicts,
             "window_minutes": window, "threshold": CONFLICT_ALERT_THRESHOLD.get(),
-        })
-        .to_string();
+        });
+        if observed {
+            // Would-be conflicts a table in observe mode let through.
+            payload["mode"] = "observe".into();
+        }
+        let payload = payload.to_string();
         // SAFETY: pg_notify(text, text), called inside a transaction (a
         // function call or the pre-commit callback, before PreCommit_Notify).
         unsafe {
@@ -99,7 +103,7 @@ pub fn send_pending() {
                 &["motofinai_alerts".into_datum(), payload.into_datum()],
             );
         }
-        QUEUED.with_borrow_mut(|q| q.push((i, relid)));
+        QUEUED.with_borrow_mut(|q| q.push((i, relid, observed)));
     }
 }
 
@@ -107,8 +111,8 @@ pub fn send_pending() {
 /// released for another transaction to send (abort).
 pub fn at_xact_end(slots: &mut Slots, committed: bool) {
     let minute = store::unix_seconds() / 60;
-    for (i, relid) in QUEUED.with_borrow_mut(std::mem::take) {
-        let Some(state) = slots.alert_state(i, relid) else { continue };
+    for (i, relid, observed) in QUEUED.with_borrow_mut(std::mem::take) {
+        let Some(state) = slots.alert_state(i, relid, observed) else { continue };
         state.claimed_by = 0;
         if committed && state.pending {
             state.pending = false;

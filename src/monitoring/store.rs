@@ -9,6 +9,7 @@
 
 use super::alerts::{self, AlertState};
 use super::hot_rows::{self, Buckets};
+use super::log::{Event, Kind, Log, Writer};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
 use std::cell::RefCell;
@@ -24,10 +25,14 @@ pub struct Slot {
     pub checked: u64,
     pub conflicts: u64,
     pub strict_rejections: u64,
-    /// TimestampTz of the last conflict, 0 for none.
+    /// Would-be conflicts and strict rejections let through in observe mode.
+    pub observed_conflicts: u64,
+    pub observed_strict_rejections: u64,
+    /// TimestampTz of the last conflict (real or observed), 0 for none.
     pub last_conflict: i64,
     pub hot: Buckets,
     alert: AlertState,
+    observed_alert: AlertState,
     /// Unix time of the last count: when every slot is taken, the one idle
     /// longest (say, of a dropped database's table) is given up.
     last_used: i64,
@@ -39,13 +44,14 @@ pub struct Slots {
     tables: [Slot; SLOTS],
     /// Lock-timeout (55P03) failures seen by the row helpers, all databases.
     lock_timeouts: u64,
-    /// How many slots have an alert pending (a cheap test before a scan).
+    /// How many alerts are pending (a cheap test before a scan).
     pending: u32,
+    log: Log,
 }
 
 impl Default for Slots {
     fn default() -> Self {
-        Slots { tables: [Slot::default(); SLOTS], lock_timeouts: 0, pending: 0 }
+        Slots { tables: [Slot::default(); SLOTS], lock_timeouts: 0, pending: 0, log: Log::default() }
     }
 }
 
@@ -92,14 +98,6 @@ unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: 
     }
 }
 
-/// What the versioning trigger saw for one UPDATE.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Passed,
-    Conflict,
-    StrictRejection,
-}
-
 pub fn unix_seconds() -> i64 {
     // TimestampTz counts microseconds from 2000-01-01.
     // SAFETY: reads the clock; cannot fail.
@@ -107,18 +105,17 @@ pub fn unix_seconds() -> i64 {
 }
 
 fn database() -> u32 {
-    // SAFETY: a backend global, read in its own thread.
-    u32::from(unsafe { pg_sys::MyDatabaseId })
+    crate::pg::backend::database()
 }
 
 /// Passed updates this backend has counted but not yet added to shared
-/// memory, as (table, row key). The first of each transaction goes in at
+/// memory, as (table, row key, statement). The first of each transaction goes in at
 /// once; the rest a batch at a time, so a bulk UPDATE takes the lock once
 /// per `BATCH` rows. Transaction end and every reader of the statistics
 /// flush the rest.
 #[derive(Default)]
 struct Buffer {
-    events: Vec<(u32, Option<i64>)>,
+    events: Vec<(u32, Option<(i64, u64)>)>,
     in_xact: bool,
 }
 
@@ -127,19 +124,40 @@ thread_local! {
 }
 const BATCH: usize = 256;
 
-/// Count one checked UPDATE of a table, and (when it passed) of its row `key`.
-pub fn record(relid: pg_sys::Oid, outcome: Outcome, key: Option<i64>) {
+/// Count one checked UPDATE of a table that passed, and of its row `key`
+/// (with the statement that made it, for the conflict log's attribution).
+pub fn record(relid: pg_sys::Oid, key: Option<i64>) {
     if !enabled() {
         return;
     }
     let relid = u32::from(relid);
+    let key = key.map(|k| (k, crate::pg::backend::query_id()));
     BUFFER.with_borrow_mut(|buffer| {
-        if outcome == Outcome::Passed && buffer.in_xact && buffer.events.len() < BATCH {
+        if buffer.in_xact && buffer.events.len() < BATCH {
             buffer.events.push((relid, key));
             return;
         }
         buffer.in_xact = true;
-        add(buffer, Some((relid, outcome, key)));
+        add(buffer, Some((relid, key)));
+    })
+}
+
+/// Count and log one conflict (real or observed): one write to shared
+/// memory, under the lock, with the buffered counts before it.
+pub fn conflict(event: Event) {
+    if !enabled() {
+        return;
+    }
+    let writer = Writer::current();
+    // SAFETY: reads the clock; cannot fail.
+    let at = unsafe { pg_sys::GetCurrentTimestamp() };
+    BUFFER.with_borrow_mut(|buffer| {
+        buffer.in_xact = true;
+        let mut slots = add(buffer, None);
+        let now = unix_seconds();
+        let i = slots.slot(database(), event.relid, now);
+        let winner = slots.count_conflict(i, &event, now, at);
+        slots.log.append(&writer, &event, winner, at);
     })
 }
 
@@ -154,22 +172,26 @@ fn flush() {
     }
 }
 
-/// Under one lock: the buffered passed updates, then `last`.
-fn add(buffer: &mut Buffer, last: Option<(u32, Outcome, Option<i64>)>) {
+/// Under one lock: the buffered passed updates, then `last`; the lock is
+/// handed back for more under it.
+fn add(
+    buffer: &mut Buffer,
+    last: Option<(u32, Option<(i64, u64)>)>,
+) -> pgrx::lwlock::PgLwLockExclusiveGuard<'static, Slots> {
     let dbid = database();
     let now = unix_seconds();
     let mut slots = STATS.exclusive();
     // A batch is mostly one table: find its slot once per run of it.
     let mut current: Option<(u32, usize)> = None;
-    let events = buffer.events.drain(..).map(|(relid, key)| (relid, Outcome::Passed, key));
-    for (relid, outcome, key) in events.chain(last) {
+    for (relid, key) in buffer.events.drain(..).chain(last) {
         let i = match current {
             Some((r, i)) if r == relid => i,
             _ => slots.slot(dbid, relid, now),
         };
         current = Some((relid, i));
-        slots.count(i, now, outcome, key);
+        slots.count(i, now, key);
     }
+    slots
 }
 
 impl Slots {
@@ -185,40 +207,56 @@ impl Slots {
         i
     }
 
-    fn count(&mut self, i: usize, now: i64, outcome: Outcome, key: Option<i64>) {
+    /// A passed update, and its row's modification.
+    fn count(&mut self, i: usize, now: i64, key: Option<(i64, u64)>) {
         let slot = &mut self.tables[i];
         slot.last_used = now;
         slot.checked += 1;
-        match outcome {
-            Outcome::Passed => {
-                if let Some(key) = key {
-                    hot_rows::count(&mut slot.hot, key, now);
-                }
-            }
-            Outcome::Conflict => {
-                slot.conflicts += 1;
-                // SAFETY: reads the clock; cannot fail.
-                slot.last_conflict = unsafe { pg_sys::GetCurrentTimestamp() };
-                if slot.alert.conflict(now) {
-                    self.pending += 1;
-                }
-            }
-            Outcome::StrictRejection => slot.strict_rejections += 1,
+        if let Some((key, query)) = key {
+            hot_rows::count(&mut slot.hot, key, query, now);
         }
     }
 
-    /// Empty a slot, withdrawing its pending alert.
+    /// A conflict or strict rejection, real or observed; the query id of
+    /// the statement that last modified the row, if known (0: not).
+    fn count_conflict(&mut self, i: usize, e: &Event, now: i64, at: i64) -> u64 {
+        let slot = &mut self.tables[i];
+        slot.last_used = now;
+        // A write let through is counted as checked when it passes on.
+        slot.checked += u64::from(!e.observed);
+        let counter = match (e.kind, e.observed) {
+            (Kind::StaleVersion, false) => &mut slot.conflicts,
+            (Kind::StaleVersion, true) => &mut slot.observed_conflicts,
+            (Kind::NotStated, false) => &mut slot.strict_rejections,
+            (Kind::NotStated, true) => &mut slot.observed_strict_rejections,
+        };
+        *counter += 1;
+        if e.kind != Kind::StaleVersion {
+            return 0;
+        }
+        slot.last_conflict = at;
+        let alert = if e.observed { &mut slot.observed_alert } else { &mut slot.alert };
+        if alert.conflict(now) {
+            self.pending += 1;
+        }
+        e.key.map_or(0, |key| hot_rows::conflict(&mut slot.hot, key, e.observed, now))
+    }
+
+    /// Empty a slot, withdrawing its pending alerts.
     fn clear(&mut self, i: usize) {
-        if self.tables[i].alert.is_pending() {
-            self.alert_sent();
+        for pending in [self.tables[i].alert.is_pending(), self.tables[i].observed_alert.is_pending()] {
+            if pending {
+                self.alert_sent();
+            }
         }
         self.tables[i] = Slot::default();
     }
 
-    /// The alert state of slot `i` if it still holds table `relid`.
-    pub fn alert_state(&mut self, i: usize, relid: u32) -> Option<&mut AlertState> {
+    /// The alert state (real or observed conflicts) of slot `i` if it still
+    /// holds table `relid`.
+    pub fn alert_state(&mut self, i: usize, relid: u32, observed: bool) -> Option<&mut AlertState> {
         let slot = &mut self.tables[i];
-        (slot.relid == relid).then_some(&mut slot.alert)
+        (slot.relid == relid).then_some(if observed { &mut slot.observed_alert } else { &mut slot.alert })
     }
 
     /// One pending alert fewer.
@@ -227,19 +265,19 @@ impl Slots {
     }
 }
 
-/// For each of this database's slots, `claim` its alert state; the claimed
-/// ones as (slot, relid, what `claim` returned).
-pub fn claim_alerts<T>(mut claim: impl FnMut(&mut AlertState) -> Option<T>) -> Vec<(usize, u32, T)> {
+/// For each of this database's slots, `claim` its alert states (real, then
+/// observed); the claimed ones as (slot, relid, observed, what `claim` returned).
+pub fn claim_alerts<T>(mut claim: impl FnMut(&mut AlertState) -> Option<T>) -> Vec<(usize, u32, bool, T)> {
     if !enabled() || STATS.share().pending == 0 {
         return Vec::new();
     }
     let dbid = database();
     let mut slots = STATS.exclusive();
     let mut claimed = Vec::new();
-    for (i, s) in slots.tables.iter_mut().enumerate() {
-        if s.dbid == dbid {
-            if let Some(t) = claim(&mut s.alert) {
-                claimed.push((i, s.relid, t));
+    for (i, s) in slots.tables.iter_mut().enumerate().filter(|(_, s)| s.dbid == dbid) {
+        for (observed, state) in [(false, &mut s.alert), (true, &mut s.observed_alert)] {
+            if let Some(t) = claim(state) {
+                claimed.push((i, s.relid, observed, t));
             }
         }
     }
@@ -263,11 +301,14 @@ pub fn clear_slots(matches: impl Fn(&Slot) -> bool) {
     flush();
     let dbid = database();
     let mut slots = STATS.exclusive();
+    let mut cleared = Vec::new();
     for i in 0..SLOTS {
         if slots.tables[i].dbid == dbid && matches(&slots.tables[i]) {
+            cleared.push(slots.tables[i].relid);
             slots.clear(i);
         }
     }
+    slots.log.forget(dbid, |relid| cleared.contains(&relid));
 }
 
 /// The current database's slots.
@@ -290,6 +331,15 @@ pub fn with_slot(relid: pg_sys::Oid, f: impl FnOnce(&Slot)) {
     if let Some(slot) = STATS.share().tables.iter().find(|s| s.relid == relid && s.dbid == dbid) {
         f(slot);
     }
+}
+
+/// Run `f` on the conflict log (None when statistics are off).
+pub fn with_log<T>(f: impl FnOnce(&Log) -> T) -> Option<T> {
+    if !enabled() {
+        return None;
+    }
+    flush();
+    Some(f(&STATS.share().log))
 }
 
 /// Count a row helper's lock-timeout failure.

@@ -40,49 +40,90 @@ impl Protocol {
     }
 }
 
-/// A table's versioning options; the trigger carries them as its arguments.
+/// What the trigger does with a stale or (under strict) blind write.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// Reject it (the conflict error).
+    Enforce,
+    /// Count and log it as a would-be conflict, and let it through: for
+    /// watching a live application before enforcing.
+    Observe,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Result<Mode> {
+        match s {
+            "enforce" => Ok(Mode::Enforce),
+            "observe" => Ok(Mode::Observe),
+            other => {
+                Err(DbError::new(sqlstate::INVALID_PARAMETER_VALUE, format!("unknown versioning mode \"{other}\""))
+                    .hint(
+                        "mode is 'enforce' (reject stale writes) or 'observe' (count and log them, let them through).",
+                    ))
+            }
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Observe => "observe",
+        }
+    }
+}
+
+/// A table's versioning options; the trigger carries them as its arguments
+/// (a fifth, `observe`, only in observe mode: enforcing triggers keep the
+/// four arguments they always had).
 #[derive(Clone, Debug)]
 pub struct Options {
     pub version_column: String,
     pub modified_column: String,
     pub protocol: Protocol,
     pub strict: bool,
+    pub mode: Mode,
 }
 
 impl Options {
     pub fn from_trigger_args(args: &[String]) -> Result<Options> {
-        match args {
-            [v, m, p, s] => Ok(Options {
-                version_column: v.clone(),
-                modified_column: m.clone(),
-                protocol: Protocol::parse(p)?,
-                strict: match s.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    other => {
-                        return Err(DbError::new(
-                            sqlstate::INVALID_PARAMETER_VALUE,
-                            format!("strict must be true or false, not \"{other}\""),
-                        ))
-                    }
-                },
-            }),
-            _ => Err(DbError::new(
+        let (v, m, p, s, mode) = match args {
+            [v, m, p, s] => (v, m, p, s, Mode::Enforce),
+            [v, m, p, s, mode] => (v, m, p, s, Mode::parse(mode)?),
+            _ => return Err(DbError::new(
                 sqlstate::TRIGGER_PROTOCOL_VIOLATED,
                 "motofinai.version_trigger() takes four arguments: version column, modified column, protocol, strict",
             )
             .hint("Use motofinai.enable_versioning() to install the trigger.")),
-        }
+        };
+        let strict = match s.as_str() {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(DbError::new(
+                    sqlstate::INVALID_PARAMETER_VALUE,
+                    format!("strict must be true or false, not \"{other}\""),
+                ))
+            }
+        };
+        Ok(Options {
+            version_column: v.clone(),
+            modified_column: m.clone(),
+            protocol: Protocol::parse(p)?,
+            strict,
+            mode,
+        })
     }
 
     fn trigger_args(&self) -> String {
-        [
+        let mut args = vec![
             quote_literal(&self.version_column),
             quote_literal(&self.modified_column),
             quote_literal(self.protocol.as_str()),
             quote_literal(if self.strict { "true" } else { "false" }),
-        ]
-        .join(", ")
+        ];
+        if self.mode == Mode::Observe {
+            args.push(quote_literal(self.mode.as_str()));
+        }
+        args.join(", ")
     }
 }
 
@@ -155,28 +196,38 @@ fn enable_versioning(
     protocol: default!(Option<String>, "'expected'"),
     strict: default!(Option<bool>, false),
     create_index: default!(Option<bool>, true),
+    mode: default!(Option<String>, "'enforce'"),
 ) {
-    finish(|| enable(tbl, version_column, modified_column, protocol, strict, create_index))
+    finish(|| {
+        let options = Options {
+            version_column: checked_name(version_column, "version_column")?,
+            modified_column: checked_name(modified_column, "modified_column")?,
+            protocol: Protocol::parse(&protocol.ok_or_else(|| null_argument("protocol"))?)?,
+            strict: strict.ok_or_else(|| null_argument("strict"))?,
+            mode: Mode::parse(&mode.ok_or_else(|| null_argument("mode"))?)?,
+        };
+        enable(tbl, options, create_index.ok_or_else(|| null_argument("create_index"))?)
+    })
 }
 
-fn enable(
-    tbl: Option<Regclass>,
-    version_column: Option<String>,
-    modified_column: Option<String>,
-    protocol: Option<String>,
-    strict: Option<bool>,
-    create_index: Option<bool>,
-) -> Result<()> {
+/// Switch a versioned table between enforcing and observing (`mode`
+/// 'enforce' or 'observe'), keeping its other options.
+#[pg_extern(volatile, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn set_versioning_mode(tbl: Option<Regclass>, mode: Option<String>) {
+    finish(|| {
+        crate::errors::require_writable("set_versioning_mode")?;
+        let mode = Mode::parse(&mode.ok_or_else(|| null_argument("mode"))?)?;
+        let table = Table::open(tbl, "tbl")?;
+        let options = Options { mode, ..registered_options(&table)? };
+        install(&table, &options)
+    })
+}
+
+fn enable(tbl: Option<Regclass>, options: Options, create_index: bool) -> Result<()> {
     crate::errors::require_writable("enable_versioning")?;
     let table = Table::open(tbl, "tbl")?.require_table()?;
     require_versionable(&table)?;
-    let options = Options {
-        version_column: checked_name(version_column, "version_column")?,
-        modified_column: checked_name(modified_column, "modified_column")?,
-        protocol: Protocol::parse(&protocol.ok_or_else(|| null_argument("protocol"))?)?,
-        strict: strict.ok_or_else(|| null_argument("strict"))?,
-    };
-    let create_index = create_index.ok_or_else(|| null_argument("create_index"))?;
     if options.version_column == options.modified_column {
         return Err(DbError::new(
             sqlstate::INVALID_PARAMETER_VALUE,
@@ -233,23 +284,30 @@ fn enable(
     if create_index && !has_version_index(&table, &options)? {
         run(&format!("CREATE INDEX ON {q} ({version}, {modified} DESC)"))?;
     }
+    install(&table, &options)
+}
+
+/// The trigger for these options, and their registration.
+fn install(table: &Table, options: &Options) -> Result<()> {
     run(&format!(
-        "CREATE OR REPLACE TRIGGER {TRIGGER_NAME} BEFORE INSERT OR UPDATE ON {q} \
+        "CREATE OR REPLACE TRIGGER {TRIGGER_NAME} BEFORE INSERT OR UPDATE ON {} \
          FOR EACH ROW EXECUTE FUNCTION motofinai.version_trigger({})",
+        table.qualified,
         options.trigger_args()
     ))?;
     Spi::run_with_args(
-        "INSERT INTO motofinai.versioning_config AS c (tbl, version_column, modified_column, protocol, strict) \
-         VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO motofinai.versioning_config AS c (tbl, version_column, modified_column, protocol, strict, mode) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (tbl) DO UPDATE SET version_column = excluded.version_column, \
            modified_column = excluded.modified_column, protocol = excluded.protocol, \
-           strict = excluded.strict, updated_at = now()",
+           strict = excluded.strict, mode = excluded.mode, updated_at = now()",
         &[
             Regclass(table.oid).into(),
             options.version_column.as_str().into(),
             options.modified_column.as_str().into(),
             options.protocol.as_str().into(),
             options.strict.into(),
+            options.mode.as_str().into(),
         ],
     )
     .map_err(spi_error)
@@ -366,22 +424,25 @@ fn require_same_columns(table: &Table, registered: &Options, asked: &Options) ->
 fn registration(table: &Table) -> Result<Option<Options>> {
     let row = Spi::connect(|c| {
         c.select(
-            "SELECT version_column::text, modified_column::text, protocol, strict \
+            "SELECT version_column::text, modified_column::text, protocol, strict, mode \
                FROM motofinai.versioning_config WHERE tbl = $1",
             None,
             &[Regclass(table.oid).into()],
         )?
-        .map(|r| Ok((r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?, r.get::<bool>(4)?)))
+        .map(|r| {
+            Ok((r.get::<String>(1)?, r.get::<String>(2)?, r.get::<String>(3)?, r.get::<bool>(4)?, r.get::<String>(5)?))
+        })
         .next()
         .transpose()
     })
     .map_err(spi_error)?;
     match row {
-        Some((Some(v), Some(m), Some(p), strict)) => Ok(Some(Options {
+        Some((Some(v), Some(m), Some(p), strict, mode)) => Ok(Some(Options {
             version_column: v,
             modified_column: m,
             protocol: Protocol::parse(&p)?,
             strict: strict.unwrap_or(false),
+            mode: Mode::parse(mode.as_deref().unwrap_or("enforce"))?,
         })),
         _ => Ok(None),
     }
@@ -433,13 +494,15 @@ SELECT c.tbl AS table_name,
        c.modified_column,
        c.protocol,
        c.strict,
+       c.mode,
        t.oid IS NOT NULL AS trigger_present,
        COALESCE(t.tgenabled <> 'D', false) AS trigger_enabled,
        motofinai.trigger_arguments(t.tgargs) AS trigger_arguments,
        COALESCE(t.tgfoid = 'motofinai.version_trigger()'::pg_catalog.regprocedure
                 AND t.tgtype = 23 AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 AND t.tgqual IS NULL
                 AND motofinai.trigger_arguments(t.tgargs)
-                    = ARRAY[c.version_column::text, c.modified_column::text, c.protocol, c.strict::text],
+                    = ARRAY[c.version_column::text, c.modified_column::text, c.protocol, c.strict::text]
+                      || CASE WHEN c.mode = 'observe' THEN ARRAY['observe'] ELSE '{}'::text[] END,
                 false) AS trigger_matches,
        c.enabled_at,
        c.updated_at

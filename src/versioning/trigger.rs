@@ -6,9 +6,10 @@
 //! cached for the backend; a relcache invalidation of the table drops it.
 //! Catalog lookups happen only on the error path, to word the message.
 
-use super::{Options, Protocol};
+use super::{Mode, Options, Protocol};
 use crate::errors::{sqlstate, DbError, Result, VERSION_CONSTRAINT};
-use crate::monitoring::store::{self, Outcome};
+use crate::monitoring::log::{Event, Kind};
+use crate::monitoring::store;
 use crate::pg::trigger::{self as trig, row_trigger_data, trigger_function, Entries, Misfire, Timing, TriggerCache};
 use crate::pg::tuple::{self, attr, find_column, is_updated, IntKind};
 use pgrx::pg_sys;
@@ -23,6 +24,8 @@ struct Entry {
     modified_att: c_int,
     protocol: Protocol,
     strict: bool,
+    /// Observe mode: count and log would-be conflicts, let them through.
+    observe: bool,
     /// A single integer primary key, for the hot-row statistics.
     key: Option<(c_int, IntKind)>,
     /// The table statistics are counted under: a partition's root, so a
@@ -108,6 +111,7 @@ fn resolve(td: &pg_sys::TriggerData) -> Result<Entry> {
         modified_att,
         protocol: options.protocol,
         strict: options.strict,
+        observe: options.mode == Mode::Observe,
         key,
         stats_relid: tuple::partition_root(tuple::relid(td.tg_relation)),
     })
@@ -146,6 +150,15 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         return Err(null_version(td, e, "the stored version is NULL"));
     };
     let old = e.version_kind.read(old);
+    let key = e.key.and_then(|(att, kind)| attr(td.tg_trigtuple, att, desc).map(|d| kind.read(d)));
+    let event = |kind, expected| Event {
+        relid: u32::from(e.stats_relid),
+        key,
+        expected,
+        found: old,
+        kind,
+        observed: e.observe,
+    };
     if is_updated(td.tg_updatedcols, e.version_att) {
         let Some(stated) = attr(td.tg_newtuple, e.version_att, desc) else {
             return Err(null_version(td, e, "the UPDATE sets the version to NULL"));
@@ -156,26 +169,16 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
             Protocol::Increment => stated.wrapping_sub(1),
         };
         if read != old {
-            store::record(e.stats_relid, Outcome::Conflict, None);
-            return Err(conflict(td, e, read, old));
+            store::conflict(event(Kind::StaleVersion, read));
+            if !e.observe {
+                return Err(conflict(td, e, read, old));
+            }
         }
     } else if e.strict {
-        store::record(e.stats_relid, Outcome::StrictRejection, None);
-        return Err(with_table(
-            DbError::new(
-                sqlstate::VERSION_NOT_STATED,
-                format!(
-                    "UPDATE of \"{}\" must state the version column \"{}\"",
-                    tuple::relation_name(td.tg_relation),
-                    column_name(td, e.version_att)
-                ),
-            )
-            .detail("Versioning on this table is strict: blind writes are rejected.")
-            .hint("Include the version you read in the SET list, e.g. SET version = <version read>."),
-            td,
-        )
-        .column(column_name(td, e.version_att))
-        .constraint(VERSION_CONSTRAINT));
+        store::conflict(event(Kind::NotStated, old));
+        if !e.observe {
+            return Err(not_stated(td, e));
+        }
     }
     if old >= e.version_kind.max() {
         return Err(with_table(
@@ -193,13 +196,17 @@ fn on_update(td: &pg_sys::TriggerData, e: &Entry) -> Result<pg_sys::HeapTuple> {
         )
         .column(column_name(td, e.version_att)));
     }
-    let key = e.key.and_then(|(att, kind)| attr(td.tg_trigtuple, att, desc).map(|d| kind.read(d)));
-    store::record(e.stats_relid, Outcome::Passed, key);
+    store::record(e.stats_relid, key);
+    Ok(bump(td, e, old))
+}
+
+/// The new row with the version bumped from `old` and the time stamped.
+fn bump(td: &pg_sys::TriggerData, e: &Entry, old: i64) -> pg_sys::HeapTuple {
     let cols = [
         (e.version_att, e.version_kind.datum(old + 1), true),
         (e.modified_att, pg_sys::Datum::from(tuple::transaction_start()), true),
     ];
-    Ok(tuple::replace(td.tg_newtuple, desc, &cols))
+    tuple::replace(td.tg_newtuple, tuple::descriptor(td.tg_relation), &cols)
 }
 
 // ---- error path only: catalog lookups are fine from here on ----
@@ -219,6 +226,24 @@ fn conflict(td: &pg_sys::TriggerData, e: &Entry, expected: i64, found: i64) -> D
         found,
         &modified,
     )
+}
+
+fn not_stated(td: &pg_sys::TriggerData, e: &Entry) -> DbError {
+    with_table(
+        DbError::new(
+            sqlstate::VERSION_NOT_STATED,
+            format!(
+                "UPDATE of \"{}\" must state the version column \"{}\"",
+                tuple::relation_name(td.tg_relation),
+                column_name(td, e.version_att)
+            ),
+        )
+        .detail("Versioning on this table is strict: blind writes are rejected.")
+        .hint("Include the version you read in the SET list, e.g. SET version = <version read>."),
+        td,
+    )
+    .column(column_name(td, e.version_att))
+    .constraint(VERSION_CONSTRAINT)
 }
 
 fn null_version(td: &pg_sys::TriggerData, e: &Entry, why: &str) -> DbError {
