@@ -6,8 +6,9 @@ database run.sh prepared, each step is one of: enable_versioning (default or
 random options, sometimes other columns than the registered ones, sometimes a
 column name that needs quoting), disable_versioning, ALTER TABLE (add, drop,
 rename an unrelated column; DISABLE/ENABLE TRIGGER motofinai_versioning), a
-manual CREATE OR REPLACE TRIGGER drifting from the registration, and now and
-then a pg_dump / pg_restore round trip into a fresh database. After each step
+manual CREATE OR REPLACE TRIGGER drifting from the registration or a DROP
+TRIGGER, and now and then a pg_dump / pg_restore round trip into a fresh
+database. After each step
 the catalog, motofinai.versioned_tables, the system and quick checks and the
 trigger's behaviour must agree with a model of what the step should have done.
 
@@ -207,8 +208,8 @@ class Walk:
                     lambda: self.do_disable(t)]
         # Then random steps, one of them (at least) a dump / restore.
         weights = {"enable": 4, "disable": 1.5, "add_column": 1, "drop_column": 1, "rename_column": 1,
-                   "quoted_column": 0.5, "disable_trigger": 1, "enable_trigger": 1, "drift": 1.2,
-                   "dump_restore": 0.1}
+                   "quoted_column": 0.5, "disable_trigger": 1, "enable_trigger": 1, "drop_trigger": 0.4,
+                   "drift": 1.2, "dump_restore": 0.1}
         names = list(weights)
         restore_at = len(prologue) + self.rng.randrange(self.steps // 3, 2 * self.steps // 3 + 1)
         for self.step in range(1, len(prologue) + self.steps + 1):
@@ -308,6 +309,12 @@ class Walk:
 
     def do_enable_trigger(self, t):
         self.do_disable_trigger(t, "ENABLE")
+
+    def do_drop_trigger(self, t):
+        # By hand: the table stays registered, its trigger is missing.
+        if self.now[t.name]["trigger"] is None:
+            return self.do_enable(t)
+        self.alter(t, "DROP TRIGGER %s ON %s" % (TRIGGER, t.name))
 
     def do_drift(self, t):
         if not t.registered or self.now[t.name]["trigger"] is None:
