@@ -11,7 +11,8 @@
 #      protocol's checked path), the increment protocol (SET version =
 #      version + 1), strict mode (must state the version), and ours with the
 #      (version, last_modified_at) index enable_versioning creates by
-#      default, which makes every update non-HOT.
+#      default, which makes every update non-HOT; and observe mode with the
+#      version stated, against enforcing (t_stated).
 #  (b) pgbench updates by primary key, 2 clients, synchronous_commit = off:
 #      ours against no trigger.
 # Statistics on/off: the third argument starts the cluster with or without
@@ -44,7 +45,7 @@ BEGIN
     RETURN NEW;
 END \$\$;
 SQL
-tables=(t_none t_moddatetime t_plpgsql t_ours t_stated t_increment t_strict t_index)
+tables=(t_none t_moddatetime t_plpgsql t_ours t_stated t_increment t_strict t_index t_observe)
 for t in "${tables[@]}"; do
     sql -c "CREATE TABLE $t (id bigint PRIMARY KEY, payload integer NOT NULL, note text NOT NULL,
                              version integer NOT NULL DEFAULT 1, last_modified_at timestamptz NOT NULL DEFAULT now())" \
@@ -56,13 +57,17 @@ sql -c "CREATE TRIGGER t BEFORE UPDATE ON t_moddatetime FOR EACH ROW EXECUTE FUN
     -c "SELECT motofinai.enable_versioning('t_stated', create_index => false)" \
     -c "SELECT motofinai.enable_versioning('t_increment', protocol => 'increment', create_index => false)" \
     -c "SELECT motofinai.enable_versioning('t_strict', strict => true, create_index => false)" \
-    -c "SELECT motofinai.enable_versioning('t_index')" -c "VACUUM ANALYZE" >/dev/null
+    -c "SELECT motofinai.enable_versioning('t_index')" \
+    -c "SELECT motofinai.enable_versioning('t_observe', create_index => false, mode => 'observe')" \
+    -c "VACUUM ANALYZE" >/dev/null
 
 declare -A wall cpu set_list
 for t in "${tables[@]}"; do set_list[$t]="payload = payload + 1"; done
 set_list[t_stated]="payload = payload + 1, version = version"
 set_list[t_strict]="payload = payload + 1, version = version"
 set_list[t_increment]="payload = payload + 1, version = version + 1"
+# Observe mode's path when nothing conflicts, level with t_stated (enforcing).
+set_list[t_observe]="payload = payload + 1, version = version"
 part_a() {
     n=${#tables[@]}
     # Round 0 warms the caches and is not counted (first rounds ran up to 30% slower).
@@ -96,6 +101,7 @@ part_a() {
     ratio() { python3 -c "print(f'{$(echo "${cpu[$1]}" | $3)/$(echo "${cpu[$2]}" | $3):.3f}')"; }
     echo "    ours vs moddatetime: $(ratio t_moddatetime t_ours median)x median, $(ratio t_moddatetime t_ours least)x least"
     echo "    ours vs PL/pgSQL:    $(ratio t_plpgsql t_ours median)x median, $(ratio t_plpgsql t_ours least)x least"
+    echo "    observe vs enforce (version stated): $(ratio t_stated t_observe median)x median, $(ratio t_stated t_observe least)x least"
 }
 # ROUNDS = 0 runs (b) alone.
 [ "$ROUNDS" -gt 0 ] && part_a

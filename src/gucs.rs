@@ -46,7 +46,7 @@ pub fn register() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    let ints: [IntGuc; 5] = [
+    let ints: [IntGuc; 4] = [
         (
             c"motofinai.conflict_alert_threshold",
             c"Conflicts on one table within motofinai.conflict_alert_window that raise a conflict_rate alert.",
@@ -78,16 +78,6 @@ pub fn register() {
             GucFlags::default(),
         ),
         (
-            c"motofinai.conflict_log_size",
-            c"Conflicts and observed would-be conflicts kept in motofinai.recent_conflicts (at most 1000).",
-            c"The log lives in shared memory sized for 1000 entries; set at server start.",
-            &CONFLICT_LOG_SIZE,
-            1,
-            crate::monitoring::log::LOG_MAX as i32,
-            GucContext::Postmaster,
-            GucFlags::default(),
-        ),
-        (
             c"motofinai.lock_wait_alert_ms",
             c"A lock wait on a versioned table this long, observed by detect_deadlocks(), is sent as an alert.",
             c"In milliseconds, on channel motofinai_alerts.",
@@ -100,6 +90,21 @@ pub fn register() {
     ];
     for (name, short, long, setting, min, max, context, flags) in ints {
         GucRegistry::define_int_guc(name, short, long, setting, min, max, context, flags);
+    }
+    // A server-start setting can only be declared while the library is
+    // preloaded, which is also the only time the log exists.
+    // SAFETY: a backend global, read in _PG_init.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_int_guc(
+            c"motofinai.conflict_log_size",
+            c"Conflicts and observed would-be conflicts kept in motofinai.recent_conflicts (at most 1000).",
+            c"The log lives in shared memory sized for 1000 entries; set at server start.",
+            &CONFLICT_LOG_SIZE,
+            1,
+            crate::monitoring::log::LOG_MAX as i32,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
     }
 }
 

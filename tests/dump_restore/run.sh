@@ -20,6 +20,7 @@ load_motofinai $SRC 200
 q -d $SRC >/dev/null <<'SQL'
 SELECT motofinai.enable_versioning('loans_loanapplication');
 SELECT motofinai.enable_versioning('payments_payment', protocol => 'increment', strict => true);
+SELECT motofinai.enable_versioning('loans_paymentschedule', mode => 'observe');
 SELECT motofinai.enable_versioning('inventory_motor', version_column => 'row_version',
                                    modified_column => 'changed_at', create_index => false);
 -- Versions other than 1, and two defects that break no foreign key.

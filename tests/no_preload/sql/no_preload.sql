@@ -13,3 +13,11 @@ UPDATE t SET v = 2, version = 1 WHERE id = 1;
 \set VERBOSITY default
 SELECT v, version FROM t;
 SELECT * FROM motofinai.conflict_stats;
+-- Observe mode lets the stale write through; the log is empty (nothing to
+-- record into), and hot rows say nothing.
+SELECT motofinai.set_versioning_mode('t', 'observe');
+UPDATE t SET v = 3, version = 1 WHERE id = 1;
+SELECT v, version FROM t;
+SELECT count(*) AS logged FROM motofinai.recent_conflicts;
+SELECT count(*) AS statements FROM motofinai.conflicts_by_statement;
+SELECT count(*) AS hot FROM motofinai.hot_rows('t');
