@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seeded randomized test (issue 13, part 4). About a minute; prints its seed;
+# Seeded randomized test (issue 13, part 4). Under a minute; prints its seed;
 # MFC_SEED=<seed> replays a run (default: a new seed each run).
 #
 # A. Overlapping defects. A generated dataset gets a random set of defects
