@@ -16,7 +16,9 @@
 # git-ignored; each rebuilt when its requirements file changes).
 # MF_DJANGO_MATRIX: the environments to run (default: all four), e.g. "dj52-psycopg2".
 # PYTHON: the interpreter (python3). POSTGRES_EXPORTER: a postgres_exporter
-# binary (default: one on PATH); without one that test is skipped.
+# binary (default: one on PATH); SQL_EXPORTER: a sql_exporter 0.4 binary
+# (justwatchcom's, Debian's prometheus-sql-exporter; default: one on PATH);
+# without one, that exporter's test is skipped.
 # Extra arguments go to pytest (e.g. -k stale -x).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,7 +28,8 @@ python="${PYTHON:-python3}"
 matrix="${MF_DJANGO_MATRIX:-dj52-psycopg2 dj52-psycopg3 dj42-psycopg2 dj42-psycopg3}"
 FULL=dj52-psycopg2
 POSTGRES_EXPORTER="${POSTGRES_EXPORTER:-$(command -v postgres_exporter || command -v prometheus-postgres-exporter || true)}"
-export POSTGRES_EXPORTER
+SQL_EXPORTER="${SQL_EXPORTER:-$(command -v prometheus-sql-exporter || true)}"
+export POSTGRES_EXPORTER SQL_EXPORTER
 start=$(date +%s)
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
