@@ -7,6 +7,7 @@
     motofinai_consistency.E004  a versioned table's trigger is missing or disabled
     motofinai_consistency.E005  the EXCEPTION setting names no exception class
     motofinai_consistency.W001  the database could not be asked
+    motofinai_consistency.I001  a versioned table is in observe mode (stale saves logged, not rejected)
 
 While migrations are pending, E001, E003 and E004 are not reported: the
 migrations may be what creates the extension and versions the tables (and
@@ -84,8 +85,12 @@ def _check_connection(alias, connection):
     if pending:
         return []
     with connection.cursor() as cur:
-        cur.execute("SELECT table_name::oid, trigger_present, trigger_enabled FROM motofinai.versioned_tables")
-        versioned = {oid: (present, enabled) for oid, present, enabled in cur.fetchall()}
+        # mode through to_jsonb: NULL from an extension without modes
+        cur.execute("SELECT table_name::oid, trigger_present, trigger_enabled, to_jsonb(v) ->> 'mode' "
+                    "FROM motofinai.versioned_tables v")
+        rows = cur.fetchall()
+        versioned = {oid: (present, enabled) for oid, present, enabled, _ in rows}
+        modes = {oid: mode for oid, _, _, mode in rows}
         problems = []
         for model in _versioned_models():
             table = model._meta.db_table
@@ -103,4 +108,10 @@ def _check_connection(alias, connection):
                     f"{'disabled' if versioned[oid][0] else 'missing'}: nothing rejects stale saves", obj=model,
                     hint=f"Run ALTER TABLE {table} ENABLE TRIGGER motofinai_versioning, or "
                          f"SELECT motofinai.enable_versioning('{table}') to recreate it.", id=ID + "E004"))
+            elif modes[oid] == "observe":
+                problems.append(checks.Info(
+                    f"{table} ({model._meta.label}) is in observe mode: stale saves are counted and logged "
+                    "(motofinai.recent_conflicts), not rejected", obj=model,
+                    hint=f'Once the conflicts are understood, SetVersioningMode("{model._meta.model_name}", '
+                         f'"enforce") in a migration of {model._meta.app_label}.', id=ID + "I001"))
     return problems

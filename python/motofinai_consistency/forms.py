@@ -5,9 +5,18 @@ If someone saved the row since, ``is_valid()`` is False with a form error
 (one read at validation), and should a save slip in between validation and
 ``save()``, the database's trigger rejects it with the conflict exception:
 the first writer's data stays either way.
+
+While the table is in observe mode (``EnableVersioning(..., mode="observe")``,
+``SetVersioningMode``) the form does as the trigger does: a stale page is
+saved over the other writer's data (last writer wins, as without versioning)
+and the trigger counts and logs the conflict (``motofinai.recent_conflicts``).
+The same read at validation tells the mode, from the trigger's arguments in
+``pg_trigger`` (no privilege needed).
 """
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import connections
+from django.db.models.expressions import RawSQL
 
 STALE_MESSAGE = ("This record was changed by someone else after you opened it (your version {expected}, "
                  "now {current}). Reload the page to see their changes, then make yours again.")
@@ -27,14 +36,17 @@ class VersionedModelForm(forms.ModelForm):
         cleaned = super().clean()
         expected = cleaned.get("version")
         if self.instance.pk is not None and expected is not None:
-            current = type(self.instance)._default_manager.filter(pk=self.instance.pk).values_list(
-                "version", flat=True).first()
+            current, observing = _current_version(self.instance)
             if current is None:
                 raise ValidationError("This record was deleted by someone else after you opened it.",
                                       code="object_deleted")
             if current != expected:
-                raise ValidationError(STALE_MESSAGE.format(expected=expected, current=current),
-                                      code="version_mismatch")
+                if not observing:
+                    raise ValidationError(STALE_MESSAGE.format(expected=expected, current=current),
+                                          code="version_mismatch")
+                # Observe mode: saved anyway, and the trigger logs it. The row
+                # will not be at our version + 1: the save reads it back.
+                self.instance.__dict__["_motofinai_reread_version"] = True
         return cleaned
 
     def _post_clean(self):
@@ -43,6 +55,27 @@ class VersionedModelForm(forms.ModelForm):
         # view (or the admin) just read for this POST.
         if self.instance.pk is not None and self.cleaned_data.get("version") is not None:
             self.instance.version = self.cleaned_data["version"]
+
+
+# True when the table's versioning trigger runs in observe mode: its fifth
+# argument (src/versioning/mod.rs, Options::trigger_args) is 'observe', and
+# pg_trigger.tgargs ends with it, each argument NUL-terminated.
+OBSERVING = ("EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = %s::regclass "
+             "AND t.tgname = 'motofinai_versioning' AND t.tgenabled <> 'D' "
+             "AND substr(t.tgargs, length(t.tgargs) - 8) = %s)")
+OBSERVE_ARGUMENT = b"\x00observe\x00"
+
+
+def _current_version(instance):
+    """(the stored version or None, whether the table is in observe mode), in one query."""
+    from .operations import schema_table
+
+    queryset = type(instance)._default_manager.filter(pk=instance.pk)
+    if connections[queryset.db].vendor != "postgresql":
+        return queryset.values_list("version", flat=True).first(), False
+    observing = RawSQL(OBSERVING, [schema_table(instance._meta.db_table), OBSERVE_ARGUMENT])
+    row = queryset.annotate(motofinai_observing=observing).values_list("version", "motofinai_observing").first()
+    return (None, False) if row is None else row
 
 
 def versioned_modelform_factory(model, form=VersionedModelForm, **kwargs):

@@ -35,6 +35,7 @@ class VersionedModel(models.Model):
 
     def save(self, *args, **kwargs):
         increments = self.__dict__.pop("_motofinai_increments", 0)
+        reread = self.__dict__.pop("_motofinai_reread_version", False)
         updating = not self._state.adding and not kwargs.get("force_insert")
         if not updating:
             return super().save(*args, **kwargs)
@@ -45,16 +46,20 @@ class VersionedModel(models.Model):
         except BaseException as exc:
             self.version += increments          # the instance stays as the caller left it
             self.__dict__["_motofinai_increments"] = increments
+            if reread:
+                self.__dict__["_motofinai_reread_version"] = True
             if isinstance(exc, DatabaseError) and _no_row_updated(exc):
                 raise exceptions.object_deleted(self._meta.db_table, self.pk) from exc
             raise
         fields = kwargs.get("update_fields")
-        if fields is None or "version" in fields:
+        if (fields is None or "version" in fields) and not reread:
             # The UPDATE stated our version and the trigger accepted it:
             # the row holds exactly our version + 1.
             self.version += 1
         else:
-            # A blind write: the row was at a version we never saw.
+            # A blind write: the row was at a version we never saw. Or a
+            # stale save the form let through in observe mode: the trigger
+            # stored the row's version + 1, not ours.
             self.refresh_from_db(fields=["version", "last_modified_at"])
 
     save.alters_data = True

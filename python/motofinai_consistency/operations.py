@@ -3,19 +3,30 @@
     operations = [
         EnableVersioning("loanapplication"),                 # after the AddFields makemigrations wrote
         EnableVersioning("payment", strict=True),
+        EnableVersioning("motor", mode="observe"),           # count and log stale writes, reject none
+        SetVersioningMode("motor", "enforce"),               # later: reject them
         EnforceConsistency(),
     ]
 
 Each creates the extension first if the database lacks it (a clear error
 when the role may not), is idempotent (the extension's functions are) and
-reversible. They change no model state: the columns come from
-``VersionedModel``'s fields and their ``AddField``.
+reversible. They change no model's fields: the columns come from
+``VersionedModel``'s fields and their ``AddField``. The migration state
+remembers each versioned model's mode (a private option, which Django
+ignores when it renders models and ``makemigrations`` never compares), so
+that ``SetVersioningMode`` knows, backwards, the mode to go back to.
 """
 from django.db import DatabaseError, router
 from django.db.migrations.operations.base import Operation
 
 EXTENSION = "motofinai_consistency"
 PROTOCOLS = ("expected", "increment")
+MODES = ("enforce", "observe")
+DEFAULT_MODE = "enforce"  # enable_versioning's default: what a table versioned without a mode has
+# The model state's option holding a versioned model's mode. Private (a
+# leading underscore): Options.contribute_to_class skips such Meta
+# attributes, and the autodetector compares only AlterModelOptions' keys.
+MODE_OPTION = "_motofinai_versioning_mode"
 
 
 class ExtensionUnavailable(DatabaseError):
@@ -39,6 +50,31 @@ def ensure_extension(schema_editor):
                 f"installed and in shared_preload_libraries), then migrate again.") from exc
 
 
+def _check_mode(mode):
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    return mode
+
+
+def _model_state(state, app_label, model_name):
+    return state.models.get((app_label, model_name.lower()))
+
+
+def recorded_mode(state, app_label, model_name):
+    """The versioning mode the migrations so far gave a model (None: none did)."""
+    model_state = _model_state(state, app_label, model_name)
+    return None if model_state is None else model_state.options.get(MODE_OPTION)
+
+
+def _record_mode(state, app_label, model_name, mode):
+    model_state = _model_state(state, app_label, model_name)
+    if model_state is not None:  # a fresh dict: clones of the state keep theirs
+        options = {k: v for k, v in model_state.options.items() if k != MODE_OPTION}
+        if mode is not None:
+            options[MODE_OPTION] = mode
+        model_state.options = options
+
+
 class _ExtensionOperation(Operation):
     reduces_to_sql = False
     reversible = True
@@ -60,20 +96,29 @@ class _ExtensionOperation(Operation):
 class EnableVersioning(_ExtensionOperation):
     """``motofinai.enable_versioning`` on a model's table; backwards, ``disable_versioning``."""
 
-    def __init__(self, model_name, protocol="expected", strict=False, create_index=True):
+    def __init__(self, model_name, protocol="expected", strict=False, create_index=True, mode=DEFAULT_MODE):
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
         self.model_name, self.protocol, self.strict, self.create_index = model_name, protocol, strict, create_index
+        self.mode = _check_mode(mode)
 
     def deconstruct(self):
         kwargs = {}
-        for name, default in (("protocol", "expected"), ("strict", False), ("create_index", True)):
+        for name, default in (("protocol", "expected"), ("strict", False), ("create_index", True),
+                              ("mode", DEFAULT_MODE)):
             if getattr(self, name) != default:
                 kwargs[name] = getattr(self, name)
         return self.__class__.__qualname__, [self.model_name], kwargs
 
+    def _options(self):
+        options = [o for o, on in (("strict", self.strict), (self.mode, self.mode != DEFAULT_MODE)) if on]
+        return f" ({', '.join(options)})" if options else ""
+
     def describe(self):
-        return f"Enable versioning on {self.model_name}" + (" (strict)" if self.strict else "")
+        return f"Enable versioning on {self.model_name}" + self._options()
+
+    def state_forwards(self, app_label, state):
+        _record_mode(state, app_label, self.model_name, self.mode)
 
     @property
     def migration_name_fragment(self):
@@ -87,10 +132,15 @@ class EnableVersioning(_ExtensionOperation):
 
     def enable(self, app_label, schema_editor, apps):
         table, version, modified = self._table_and_columns(apps, app_label)
-        self._run(app_label, schema_editor,
-                  "SELECT motofinai.enable_versioning(%s::regclass, version_column => %s, modified_column => %s, "
-                  "protocol => %s, strict => %s, create_index => %s)",
-                  [table, version, modified, self.protocol, self.strict, self.create_index], apps, self.model_name)
+        sql = ("SELECT motofinai.enable_versioning(%s::regclass, version_column => %s, modified_column => %s, "
+               "protocol => %s, strict => %s, create_index => %s")
+        params = [table, version, modified, self.protocol, self.strict, self.create_index]
+        if self.mode != DEFAULT_MODE:
+            # Named only when it is not the default, which enable_versioning
+            # applies without it (so an extension without modes still works).
+            sql += ", mode => %s"
+            params.append(self.mode)
+        self._run(app_label, schema_editor, sql + ")", params, apps, self.model_name)
 
     def disable(self, app_label, schema_editor, apps):
         table = self._table_and_columns(apps, app_label)[0]
@@ -113,6 +163,9 @@ class DisableVersioning(EnableVersioning):
     def describe(self):
         return f"Disable versioning on {self.model_name}"
 
+    def state_forwards(self, app_label, state):
+        _record_mode(state, app_label, self.model_name, None)
+
     @property
     def migration_name_fragment(self):
         return f"disable_versioning_{self.model_name.lower()}"
@@ -122,6 +175,43 @@ class DisableVersioning(EnableVersioning):
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         self.enable(app_label, schema_editor, to_state.apps)
+
+
+class SetVersioningMode(_ExtensionOperation):
+    """``motofinai.set_versioning_mode`` on a versioned model's table: "observe"
+    (stale and blind writes counted and logged, let through) or "enforce"
+    (rejected). Its other options stay. Backwards, the mode the table had
+    before: the one the migrations before this gave it (its
+    ``EnableVersioning``'s, or an earlier ``SetVersioningMode``'s), else
+    "enforce", the default of a table versioned without one."""
+
+    def __init__(self, model_name, mode):
+        self.model_name, self.mode = model_name, _check_mode(mode)
+
+    def deconstruct(self):
+        return self.__class__.__qualname__, [self.model_name, self.mode], {}
+
+    def describe(self):
+        return f"Set the versioning mode of {self.model_name} to {self.mode}"
+
+    @property
+    def migration_name_fragment(self):
+        return f"{self.mode}_versioning_{self.model_name.lower()}"
+
+    def state_forwards(self, app_label, state):
+        _record_mode(state, app_label, self.model_name, self.mode)
+
+    def set(self, app_label, schema_editor, apps, mode):
+        table = schema_table(apps.get_model(app_label, self.model_name)._meta.db_table)
+        self._run(app_label, schema_editor, "SELECT motofinai.set_versioning_mode(%s::regclass, %s)", [table, mode],
+                  apps, self.model_name)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        self.set(app_label, schema_editor, to_state.apps, self.mode)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        before = recorded_mode(to_state, app_label, self.model_name) or DEFAULT_MODE
+        self.set(app_label, schema_editor, from_state.apps, before)
 
 
 class EnforceConsistency(_ExtensionOperation):

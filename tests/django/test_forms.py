@@ -7,7 +7,7 @@ import pytest
 
 from finance.models import LoanApplication
 from motofinai_consistency.forms import VersionedModelForm
-from support import fresh_data, in_other_session, sql
+from support import fresh_data, in_other_session, sql, value
 
 Loan = LoanApplication
 
@@ -87,3 +87,77 @@ def test_the_seeds_api_view_answers_a_stale_version_with_409(client):
     assert stored(5) == ("active", "first writer", version + 1)
     response = client.post("/api/loans/5/approve/", {"version": version + 1})
     assert response.status_code == 200 and response.json()["data"]["version"] == version + 2
+
+
+# --- observe mode: the form does as the trigger does ------------------------------
+
+@pytest.fixture
+def observing():
+    """loans_loanapplication in observe mode (SetVersioningMode), counters at zero."""
+    from test_operations import Migration
+    from motofinai_consistency.operations import SetVersioningMode
+
+    sql("SELECT motofinai.conflict_stats_reset()")
+    migration = Migration(SetVersioningMode("loanapplication", "observe"))
+    migration.apply()
+    yield
+    migration.unapply()
+    assert value("SELECT mode FROM motofinai.versioned_tables WHERE table_name = 'loans_loanapplication'::regclass") \
+        == "enforce"
+
+
+def observed_conflicts(pk):
+    return sql("SELECT kind, mode, key, expected_version, found_version FROM motofinai.recent_conflicts "
+               "WHERE table_name = 'loans_loanapplication'::regclass AND key = %s ORDER BY at", [pk])
+
+
+@pytest.mark.smoke
+def test_a_stale_form_post_in_observe_mode_saves_and_logs_instead_of_a_conflict(client, observing):
+    version = hidden_version(client.get("/loans/5/edit/").content.decode())
+    first_writer_saves(5, "first writer")
+    response = client.post("/loans/5/edit/", {"status": "approved", "notes": "second writer", "version": version})
+    assert response.status_code == 302  # saved: the last writer wins, as without versioning
+    assert stored(5) == ("approved", "second writer", version + 2)
+    assert observed_conflicts(5) == [("stale_version", "observe", 5, version, version + 1)]
+    assert value("SELECT observed_conflicts FROM motofinai.conflict_stats "
+                 "WHERE table_name = 'loans_loanapplication'::regclass") == 1
+
+
+def test_a_save_racing_the_validation_in_observe_mode_is_saved_and_logged_not_a_409(client, monkeypatch, observing):
+    version = stored(5)[2]
+    monkeypatch.setattr(VersionedModelForm, "clean", lambda form: form.cleaned_data)  # no read at validation
+    first_writer_saves(5, "first writer")
+    response = client.post("/loans/5/edit/", {"status": "approved", "notes": "second writer", "version": version})
+    assert response.status_code == 302
+    assert stored(5) == ("approved", "second writer", version + 2)
+    assert observed_conflicts(5) == [("stale_version", "observe", 5, version, version + 1)]
+
+
+def test_in_observe_mode_the_form_saves_and_its_instance_follows_the_row(observing):
+    from finance.views import LoanForm
+
+    version = stored(5)[2]
+    first_writer_saves(5, "first writer")
+    form = LoanForm({"status": "approved", "notes": "second writer", "version": version},
+                    instance=Loan.objects.get(pk=5))
+    assert form.is_valid(), form.errors
+    loan = form.save()
+    assert loan.version == stored(5)[2] == version + 2  # read back: not version + 1
+    loan.notes = "saved again"
+    loan.save()  # not stale: no second entry
+    assert stored(5) == ("approved", "saved again", version + 3)
+    assert len(observed_conflicts(5)) == 1
+    # a deleted row is still a form error: the trigger has nothing to say about DELETE
+    pending = Loan.objects.get(pk=1)
+    sql("DELETE FROM loans_loanapplication WHERE id = 1")
+    form = LoanForm({"status": "approved", "notes": "x", "version": pending.version}, instance=pending)
+    assert not form.is_valid() and form.errors.as_data()["__all__"][0].code == "object_deleted"
+
+
+def test_in_observe_mode_the_seeds_api_view_still_checks_the_posted_version(client, observing):
+    """get_for_update(expected_version=...) is the application's own check, not the trigger's."""
+    version = stored(5)[2]
+    first_writer_saves(5, "first writer")
+    response = client.post("/api/loans/5/approve/", {"version": version})
+    assert response.status_code == 409
+    assert observed_conflicts(5) == []
