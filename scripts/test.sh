@@ -34,7 +34,7 @@ record() { # record NAME STATUS
 
 ensure_deps
 ensure_pg18
-PARTS=" ${MFC_TEST_PARTS:-pg15 pg18 pg_upgrade} "
+PARTS=" ${MFC_TEST_PARTS:-pg15 pg18 pg_upgrade packages} "
 want() { [[ "$PARTS" == *" $1 "* ]]; }
 # The clusters' stops, each with its own major's pg_ctl.
 stop15() { (use_major 15; for d in "$@"; do cluster_stop "$d"; done); }

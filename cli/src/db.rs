@@ -5,8 +5,8 @@ use crate::report::{Finding, Fix};
 use crate::tls;
 use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
-use tokio_postgres_rustls::MakeRustlsConnect;
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The oldest extension version whose functions this command calls.
 const MIN_EXTENSION_VERSION: &str = "0.1.0";
@@ -60,7 +60,11 @@ fn from_libpq_env() -> Config {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let mut config = Config::new();
     let host = var("PGHOST").unwrap_or_else(|| {
-        if std::path::Path::new("/var/run/postgresql").is_dir() { "/var/run/postgresql".into() } else { "localhost".into() }
+        if std::path::Path::new("/var/run/postgresql").is_dir() {
+            "/var/run/postgresql".into()
+        } else {
+            "localhost".into()
+        }
     });
     for h in host.split(',') {
         config.host(h);

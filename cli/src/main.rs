@@ -99,14 +99,18 @@ impl Scope {
     /// The phases: (header, query, id).
     fn phases(self) -> Vec<(String, &'static str, Option<i64>)> {
         match self {
-            Scope::Quick => vec![("Running quick consistency check...".into(), "motofinai.check_quick_consistency()", None)],
+            Scope::Quick => {
+                vec![("Running quick consistency check...".into(), "motofinai.check_quick_consistency()", None)]
+            }
             Scope::All => vec![
                 ("Checking system structure...".into(), "motofinai.check_structural_consistency()", None),
                 ("Checking all loans...".into(), "motofinai.check_loan_consistency()", None),
                 ("Checking all payments...".into(), "motofinai.check_payment_consistency()", None),
                 ("Checking inventory...".into(), "motofinai.check_inventory_consistency()", None),
             ],
-            Scope::Loan(id) => vec![(format!("Checking loan {id}..."), "motofinai.check_loan_consistency($1)", Some(id))],
+            Scope::Loan(id) => {
+                vec![(format!("Checking loan {id}..."), "motofinai.check_loan_consistency($1)", Some(id))]
+            }
             Scope::Payment(id) => {
                 vec![(format!("Checking payment {id}..."), "motofinai.check_payment_consistency($1)", Some(id))]
             }

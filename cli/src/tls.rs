@@ -41,7 +41,11 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            "allow" => return Err("sslmode \"allow\" is not supported: use disable, prefer, require, verify-ca or verify-full".into()),
+            "allow" => {
+                return Err(
+                    "sslmode \"allow\" is not supported: use disable, prefer, require, verify-ca or verify-full".into(),
+                )
+            }
             other => {
                 return Err(format!(
                     "invalid sslmode \"{other}\": use disable, prefer, require, verify-ca or verify-full"
@@ -183,10 +187,8 @@ pub fn plan(settings: &Settings, unix_only: bool) -> Result<Plan, String> {
         };
         (config, Some(roots.describe()))
     } else {
-        let config = builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
-            .with_no_client_auth();
+        let config =
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(Unchecked(provider))).with_no_client_auth();
         (config, None)
     };
     Ok(Plan::Tls { config, required: settings.mode != SslMode::Prefer, roots })
@@ -406,8 +408,9 @@ mod tests {
 
     #[test]
     fn url_parameters_are_taken_out() {
-        let (rest, mode, root) =
-            take_tls_params("postgresql://u@db.example:5433/mf?sslmode=verify-full&application_name=x&sslrootcert=%2Ftmp%2Fca.crt");
+        let (rest, mode, root) = take_tls_params(
+            "postgresql://u@db.example:5433/mf?sslmode=verify-full&application_name=x&sslrootcert=%2Ftmp%2Fca.crt",
+        );
         assert_eq!(rest, "postgresql://u@db.example:5433/mf?application_name=x");
         assert_eq!(mode.as_deref(), Some("verify-full"));
         assert_eq!(root.as_deref(), Some("/tmp/ca.crt"));
@@ -443,7 +446,9 @@ mod tests {
     #[test]
     fn failures_are_explained() {
         let why = |e| explain(e, SslMode::VerifyFull, Some("/ca.crt"), "db1").unwrap();
-        assert!(why("invalid peer certificate: UnknownIssuer").contains("not signed by a certificate authority in /ca.crt"));
+        assert!(
+            why("invalid peer certificate: UnknownIssuer").contains("not signed by a certificate authority in /ca.crt")
+        );
         assert!(why("invalid peer certificate: certificate not valid for name \"db1\"").contains("host name \"db1\""));
         assert!(why("invalid peer certificate: NotValidForName").contains("host name"));
         assert!(explain("db error: FATAL: password authentication failed", SslMode::Require, None, "h").is_none());
