@@ -15,6 +15,10 @@ completed_not_paid,schedule_paid_without_payment,payment_not_applied,unapproved_
 pub static BLOCKING_CODES: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_BLOCKING_CODES));
 
+/// `motofinai.alert_on_errors`: 'new' (errors a run found that the run
+/// before did not) or 'all' (every run with errors) raise check_errors.
+pub static ALERT_ON_ERRORS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"new"));
+
 /// Rows tracked per table and bucket by the hot-row statistics, at most this.
 pub const MAX_HOT_ROWS: usize = 16;
 
@@ -43,6 +47,14 @@ pub fn register() {
         c"Finding codes that make motofinai_consistency roll a transaction back.",
         c"Comma-separated; the default is the loan family's error codes. Warnings never block.",
         &BLOCKING_CODES,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"motofinai.alert_on_errors",
+        c"Which recorded check runs raise a check_errors alert: 'new' (new errors only) or 'all'.",
+        c"",
+        &ALERT_ON_ERRORS,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -11,6 +11,8 @@ mod gucs;
 mod monitoring;
 mod pg;
 mod repair;
+mod touched;
+mod tracking;
 mod versioning;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -19,7 +21,12 @@ pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "config", bootstrap);
 pgrx::extension_sql_file!(
     "../sql/check_runs.sql",
     name = "check_runs",
-    requires = [checks::check_findings, monitoring::alerts::send_pending_alerts_sql]
+    requires = [
+        checks::check_findings,
+        checks::check_loans,
+        checks::finding::finding_codes,
+        monitoring::alerts::send_pending_alerts_sql
+    ]
 );
 pgrx::extension_sql_file!(
     "../sql/monitoring.sql",
@@ -52,7 +59,9 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::register();
     monitoring::store::init();
     versioning::trigger::register_invalidation();
+    touched::register_callbacks();
     enforcement::register_callbacks();
+    tracking::register_callbacks();
 }
 
 /// Hooks for `cargo pgrx test`.

@@ -36,6 +36,12 @@ impl Finding {
     pub fn is_error(&self) -> bool {
         self.severity == "error"
     }
+
+    /// Accepted (`motofinai.accepted_findings`): reported, marked, but not
+    /// counted by the report, the command, the alerts or enforcement.
+    pub fn is_accepted(&self) -> bool {
+        self.details.0.get("accepted").is_some()
+    }
 }
 
 /// Which check reports a code.
@@ -149,7 +155,7 @@ pub fn is_fixable(code: &str) -> bool {
 /// The catalogue, for documentation and tests.
 #[pg_extern(immutable, parallel_safe, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
-fn finding_codes() -> TableIterator<
+pub fn finding_codes() -> TableIterator<
     'static,
     (
         name!(code, String),

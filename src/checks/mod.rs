@@ -114,6 +114,14 @@ pub fn findings(scope: Scope) -> Result<Vec<Finding>> {
     stream(scope)?.collect_all()
 }
 
+/// The loan rules of a set of loans and the payment rules of their
+/// payments: what an incremental run checks for the loans that changed.
+pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
+    let schema = Schema::current()?;
+    schema.require(&[LOANS, SCHEDULE, PAYMENTS, MOTORS, USERS])?;
+    Stream::new([Family::Loan, Family::Payment].map(|f| f.query_loans(&schema, loans)).into()).collect_all()
+}
+
 /// The three entity families a single id can be checked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -138,10 +146,25 @@ impl Family {
             Family::Loan => LOAN_SQL.replace("@loan@", filter),
             Family::Payment => PAYMENT_SQL
                 .replace("@dup@", if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL })
+                .replace("@paying@", "p.id")
                 .replace("@pay@", filter),
             Family::Inventory => INVENTORY_SQL.replace("@motor@", filter),
         };
-        Query { sql: schema.render(&sql), id, settings: &[] }
+        Query { sql: schema.render(&sql), id, ids: None, settings: &[] }
+    }
+
+    /// The family's statement for the loans in `$1` (a bigint[]): the loan
+    /// rules of those loans, the payment rules of their payments.
+    fn query_loans(self, schema: &Schema, loans: &[i64]) -> Query {
+        let sql = match self {
+            Family::Loan => LOAN_SQL.replace("@loan@", "= ANY ($1)"),
+            Family::Payment => PAYMENT_SQL
+                .replace("@dup@", DUP_ONE_SQL)
+                .replace("@paying@", "p.loan_application_id")
+                .replace("@pay@", "= ANY ($1)"),
+            Family::Inventory => unreachable!("the inventory rules are not checked by loan"),
+        };
+        Query { sql: schema.render(&sql), id: None, ids: Some(loans.to_vec()), settings: &[] }
     }
 
     /// The row that answers a check on an id that does not exist.
@@ -196,7 +219,7 @@ macro_rules! check_fn {
     // The parameters pass through as raw tokens, not as a `ty` fragment, so
     // that pgrx sees their `Option` and declares the function non-strict: a
     // NULL id is an error, not an empty result.
-    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($params:tt)*) => $scope:expr) => {
+    ($(#[$doc:meta])* $rust:ident as $sql:literal ($($params:tt)*) => $stream:expr) => {
         $(#[$doc])*
         #[pg_extern(stable, parallel_safe, security_invoker, name = $sql)]
         #[search_path(pg_catalog, pg_temp)]
@@ -211,37 +234,37 @@ macro_rules! check_fn {
                 name!(details, pgrx::JsonB),
             ),
         > {
-            TableIterator::new(finish(|| stream($scope)).map(Finding::into_row))
+            TableIterator::new(finish(|| $stream).map(Finding::into_row))
         }
     };
 }
 
 check_fn!(
     /// The findings for one loan (`loan_not_found` when there is no such loan).
-    check_loan_one as "check_loan_consistency" (loan_id: Option<i64>) => Scope::Loan(one(loan_id, "loan_id")?)
+    check_loan_one as "check_loan_consistency" (loan_id: Option<i64>) => stream(Scope::Loan(one(loan_id, "loan_id")?))
 );
 check_fn!(
     /// The loan rules over every loan, streamed.
-    check_loan_all as "check_loan_consistency" () => Scope::Loan(None)
+    check_loan_all as "check_loan_consistency" () => stream(Scope::Loan(None))
 );
 check_fn!(check_payment_one as "check_payment_consistency" (payment_id: Option<i64>)
-    => Scope::Payment(one(payment_id, "payment_id")?));
-check_fn!(check_payment_all as "check_payment_consistency" () => Scope::Payment(None));
+    => stream(Scope::Payment(one(payment_id, "payment_id")?)));
+check_fn!(check_payment_all as "check_payment_consistency" () => stream(Scope::Payment(None)));
 check_fn!(check_inventory_one as "check_inventory_consistency" (motor_id: Option<i64>)
-    => Scope::Motor(one(motor_id, "motor_id")?));
-check_fn!(check_inventory_all as "check_inventory_consistency" () => Scope::Motor(None));
-check_fn!(check_system_consistency as "check_system_consistency" () => Scope::System);
-check_fn!(check_quick_consistency as "check_quick_consistency" () => Scope::Quick);
+    => stream(Scope::Motor(one(motor_id, "motor_id")?)));
+check_fn!(check_inventory_all as "check_inventory_consistency" () => stream(Scope::Motor(None)));
+check_fn!(check_system_consistency as "check_system_consistency" () => stream(Scope::System));
+check_fn!(check_quick_consistency as "check_quick_consistency" () => stream(Scope::Quick));
 check_fn!(
     /// The system check without the families: what `check_consistency --all`
     /// runs as its own phase.
-    check_structural_consistency as "check_structural_consistency" () => Scope::Structure
+    check_structural_consistency as "check_structural_consistency" () => stream(Scope::Structure)
 );
 check_fn!(
     /// The findings of any scope (loan, payment or motor with or without an
     /// id, system, quick): what run_check records.
     check_findings as "check_findings" (scope: Option<String>, id: default!(Option<i64>, "NULL"))
-        => Scope::parse(scope.as_deref(), id)?
+        => stream(Scope::parse(scope.as_deref(), id)?)
 );
 
 /// Create the indexes the single-entity checks need and Django's schema
@@ -256,7 +279,7 @@ fn create_check_indexes() {
 fn create_indexes() -> Result<()> {
     crate::errors::require_writable("create_check_indexes")?;
     let schema = Schema::current()?;
-    schema.require(&[PAYMENTS, MOTORS])?;
+    schema.require(&[PAYMENTS, MOTORS, SCHEDULE])?;
     // (index, table, indexed columns or expressions, the column that must not be blank)
     for (name, table, keys, column) in [
         ("motofinai_payment_reference_idx", PAYMENTS, "reference", "reference"),
@@ -270,5 +293,20 @@ fn create_indexes() -> Result<()> {
         ))
         .map_err(crate::errors::spi_error)?;
     }
+    // What the calendar changes, for incremental runs (run_check('changed')):
+    // installments falling due, payments whose date arrives.
+    for (name, table, keys) in
+        [("motofinai_schedule_due_idx", SCHEDULE, "due_date"), ("motofinai_payment_date_idx", PAYMENTS, "payment_date")]
+    {
+        Spi::run(&format!("CREATE INDEX IF NOT EXISTS {name} ON {}.{table} ({keys})", schema.quoted))
+            .map_err(crate::errors::spi_error)?;
+    }
     Ok(())
 }
+
+check_fn!(
+    /// The loan rules of a set of loans and the payment rules of their
+    /// payments: what an incremental run (`run_check('changed')`) checks.
+    check_loans as "check_loans" (loan_ids: Option<Vec<i64>>)
+        => Ok(Stream::from_findings(findings_for_loans(&loan_ids.ok_or_else(|| null_argument("loan_ids"))?)?))
+);

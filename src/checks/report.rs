@@ -1,5 +1,5 @@
 //! The seed's report format, built from the findings: `{"errors": [...],
-//! "warnings": [...]}`, messages only, errors first.
+//! "warnings": [...]}`, messages only, errors first; accepted findings left out.
 
 use super::finding::Finding;
 use super::{findings, Scope};
@@ -13,7 +13,7 @@ pub fn to_report<'a>(findings: impl IntoIterator<Item = &'a Finding> + Clone) ->
         findings
             .clone()
             .into_iter()
-            .filter(|f| f.is_error() == errors)
+            .filter(|f| f.is_error() == errors && !f.is_accepted())
             .map(|f| Value::String(f.message.clone()))
             .collect()
     };

@@ -10,10 +10,12 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_char, c_int, CStr, CString};
 
-/// A query producing finding rows, with its one optional bigint argument.
+/// A query producing finding rows, with its one optional bigint argument
+/// (`id`: a single entity) or bigint[] argument (`ids`: a set of loans).
 pub struct Query {
     pub sql: String,
     pub id: Option<i64>,
+    pub ids: Option<Vec<i64>>,
     /// Planner settings for this statement alone, where measurement showed
     /// the planner's choice to be the slower one.
     pub settings: &'static [(&'static CStr, &'static CStr)],
@@ -21,7 +23,7 @@ pub struct Query {
 
 impl Query {
     pub fn all(sql: String) -> Query {
-        Query { sql, id: None, settings: &[] }
+        Query { sql, id: None, ids: None, settings: &[] }
     }
 }
 
@@ -117,9 +119,10 @@ fn open_plan(q: &Query) -> Result<String> {
 /// 100,000 loans the hash joins and aggregates share the cores. Its findings
 /// are few next to the rows it reads, so holding them is cheap.
 fn run_whole(q: &Query) -> Result<Vec<Finding>> {
+    let args: Vec<pgrx::datum::DatumWithOid> = q.ids.iter().map(|ids| ids.clone().into()).collect();
     with_settings(q, || {
         Spi::connect(|client| {
-            client.select(&q.sql, None, &[])?.map(|row| to_finding(&row)).collect::<std::result::Result<Vec<_>, _>>()
+            client.select(&q.sql, None, &args)?.map(|row| to_finding(&row)).collect::<std::result::Result<Vec<_>, _>>()
         })
         .map_err(spi_error)
     })
@@ -129,16 +132,59 @@ pub struct Stream {
     queries: VecDeque<Query>,
     cursor: Option<String>,
     batch: VecDeque<Finding>,
+    /// The accepted findings, read at the first finding.
+    accepted: Option<Vec<Acceptance>>,
+}
+
+/// An accepted finding (`motofinai.accepted_findings`, unexpired): a code
+/// on an entity, or on every entity of that kind when `entity_id` is None.
+struct Acceptance {
+    code: String,
+    entity: String,
+    entity_id: Option<i64>,
+    note: serde_json::Value,
+}
+
+fn acceptances() -> Result<Vec<Acceptance>> {
+    Spi::connect(|c| {
+        c.select(
+            "SELECT code, entity, entity_id, \
+                    jsonb_build_object('reason', reason, 'by', accepted_by, 'at', accepted_at, 'until', until) \
+               FROM motofinai.accepted_findings WHERE until IS NULL OR until > pg_catalog.now()",
+            None,
+            &[],
+        )?
+        .map(|r| {
+            Ok(Acceptance {
+                code: r.get::<String>(1)?.unwrap_or_default(),
+                entity: r.get::<String>(2)?.unwrap_or_default(),
+                entity_id: r.get::<i64>(3)?,
+                note: r.get::<JsonB>(4)?.map(|j| j.0).unwrap_or_default(),
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, pgrx::spi::Error>>()
+    })
+    .map_err(spi_error)
+}
+
+/// Mark a finding that is accepted: `details.accepted` says by whom, why and until when.
+fn mark(accepted: &[Acceptance], f: &mut Finding) {
+    let hit = accepted
+        .iter()
+        .find(|a| a.code == f.code && a.entity == f.entity && (a.entity_id.is_none() || a.entity_id == f.entity_id));
+    if let (Some(a), serde_json::Value::Object(details)) = (hit, &mut f.details.0) {
+        details.insert("accepted".into(), a.note.clone());
+    }
 }
 
 impl Stream {
     pub fn new(queries: Vec<Query>) -> Stream {
-        Stream { queries: queries.into(), cursor: None, batch: VecDeque::new() }
+        Stream { queries: queries.into(), cursor: None, batch: VecDeque::new(), accepted: None }
     }
 
     /// Findings already at hand (a single entity's, checked at once).
     pub fn from_findings(findings: Vec<Finding>) -> Stream {
-        Stream { queries: VecDeque::new(), cursor: None, batch: findings.into() }
+        Stream { queries: VecDeque::new(), cursor: None, batch: findings.into(), accepted: None }
     }
 
     /// Open the next query's cursor, or fetch the next batch from the open one.
@@ -183,7 +229,11 @@ impl Stream {
 
     pub fn next_finding(&mut self) -> Result<Option<Finding>> {
         loop {
-            if let Some(f) = self.batch.pop_front() {
+            if let Some(mut f) = self.batch.pop_front() {
+                if self.accepted.is_none() {
+                    self.accepted = Some(acceptances()?);
+                }
+                mark(self.accepted.as_deref().unwrap_or_default(), &mut f);
                 return Ok(Some(f));
             }
             if !self.advance()? {

@@ -16,16 +16,17 @@ use crate::checks::report::to_report;
 use crate::checks::tables::{Schema, LOANS, PAYMENTS, SCHEDULE};
 use crate::checks::{findings, Scope};
 use crate::errors::{finish, null_argument, spi_error, sqlstate, DbError, Result};
-use crate::pg::trigger::{row_trigger_data, trigger_function, Entries, Timing, TriggerCache};
-use crate::pg::tuple::{self, find_column, IntKind};
+use crate::pg::trigger::{after_row, trigger_function, Entries, IntColumn, TriggerCache};
+use crate::pg::tuple::IntKind;
+use crate::touched;
 use pgrx::prelude::*;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::ffi::c_int;
 
 /// The constraint name of the deferred check: `SET CONSTRAINTS motofinai_consistency IMMEDIATE`.
 pub const CONSTRAINT: &str = "motofinai_consistency";
 const MARK_TRIGGER: &str = "motofinai_enforce_mark";
+const INSTALL: &str = "motofinai.enforce_consistency()";
 
 fn blocking_codes() -> Vec<String> {
     let raw = crate::gucs::string(&crate::gucs::BLOCKING_CODES);
@@ -34,104 +35,24 @@ fn blocking_codes() -> Vec<String> {
 }
 
 thread_local! {
-    /// Loans touched in this transaction and not yet checked, each with the
-    /// subtransaction that first touched it: a loan touched only in a
-    /// subtransaction that rolled back (a savepoint, an exception block, a
-    /// repair that failed) is not checked at COMMIT.
-    static TOUCHED: RefCell<BTreeMap<i64, pg_sys::SubTransactionId>> = const { RefCell::new(BTreeMap::new()) };
+    /// Loans touched in this transaction and not yet checked.
+    pub static TOUCHED: touched::Set = RefCell::new(touched::Touched::default());
     static COLUMN_ENTRIES: Entries<(c_int, IntKind)> = const { RefCell::new(Vec::new()) };
 }
 
-/// The loan-id column's attribute number and type, per trigger.
-static COLUMNS: TriggerCache<(c_int, IntKind)> = TriggerCache::new(&COLUMN_ENTRIES);
-
-/// # Safety
-/// Called by PostgreSQL's transaction callback machinery with the arguments it documents.
-#[pg_guard]
-unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    use pg_sys::XactEvent::*;
-    if matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE) {
-        TOUCHED.with_borrow_mut(|t| t.clear());
-    }
-}
-
-/// # Safety
-/// Called by PostgreSQL's subtransaction callback machinery with the arguments it documents.
-#[pg_guard]
-unsafe extern "C-unwind" fn at_subxact_end(
-    event: pg_sys::SubXactEvent::Type,
-    sub: pg_sys::SubTransactionId,
-    parent: pg_sys::SubTransactionId,
-    _arg: *mut std::ffi::c_void,
-) {
-    use pg_sys::SubXactEvent::*;
-    TOUCHED.with_borrow_mut(|touched| match event {
-        SUBXACT_EVENT_ABORT_SUB => touched.retain(|_, s| *s != sub),
-        SUBXACT_EVENT_COMMIT_SUB => touched.values_mut().filter(|s| **s == sub).for_each(|s| *s = parent),
-        _ => {}
-    });
-}
+/// The loan-id column, per trigger.
+static LOAN_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES));
 
 /// # Safety
 /// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    COLUMNS.invalidate(relid);
+    LOAN_COLUMN.0.invalidate(relid);
 }
 
 pub fn register_callbacks() {
-    // SAFETY: called once from _PG_init, with functions that live as long
-    // as the library.
-    unsafe {
-        pg_sys::RegisterXactCallback(Some(at_xact_end), std::ptr::null_mut());
-        pg_sys::RegisterSubXactCallback(Some(at_subxact_end), std::ptr::null_mut());
-        pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0));
-    }
-}
-
-/// The loans a row change touches: the old row's and the new row's.
-fn loans_of(td: &pg_sys::TriggerData, op: u32) -> Result<[Option<i64>; 2]> {
-    let trigger = crate::pg::trigger::trigger(td);
-    let rel = td.tg_relation;
-    let desc = tuple::descriptor(rel);
-    let (att, kind) = COLUMNS.get(trigger.tgoid, tuple::relid(rel), || {
-        let args = crate::pg::trigger::arguments(trigger);
-        let column = match args.as_slice() {
-            [column] => column.clone(),
-            _ => String::new(),
-        };
-        let (att, ty) = find_column(desc, &column).ok_or_else(|| {
-            DbError::new(
-                sqlstate::UNDEFINED_COLUMN,
-                format!("enforcement trigger's loan column \"{column}\" not found"),
-            )
-            .hint("Run motofinai.enforce_consistency() again.")
-        })?;
-        let kind = IntKind::of(ty).ok_or_else(|| {
-            DbError::new(sqlstate::DATATYPE_MISMATCH, format!("loan column \"{column}\" is not an integer"))
-        })?;
-        Ok::<_, DbError>((att, kind))
-    })?;
-    let read = |t: pg_sys::HeapTuple| (!t.is_null()).then(|| tuple::attr(t, att, desc).map(|d| kind.read(d))).flatten();
-    // trigtuple is the new row for INSERT, the old one for UPDATE and DELETE.
-    let new = if op == pg_sys::TRIGGER_EVENT_UPDATE { read(td.tg_newtuple) } else { None };
-    Ok([read(td.tg_trigtuple), new])
-}
-
-/// The trigger data of an AFTER row trigger, or the protocol error.
-///
-/// # Safety
-/// `fcinfo` is the call's.
-unsafe fn after_row<'a>(fcinfo: pg_sys::FunctionCallInfo, name: &str) -> Result<(&'a pg_sys::TriggerData, u32)> {
-    let ops = [pg_sys::TRIGGER_EVENT_INSERT, pg_sys::TRIGGER_EVENT_UPDATE, pg_sys::TRIGGER_EVENT_DELETE];
-    // SAFETY: the caller's fcinfo.
-    unsafe { row_trigger_data(fcinfo, Timing::After, &ops) }.map_err(|_| {
-        DbError::new(
-            sqlstate::TRIGGER_PROTOCOL_VIOLATED,
-            format!("{name}() must be fired AFTER INSERT, UPDATE or DELETE FOR EACH ROW"),
-        )
-        .hint("Use motofinai.enforce_consistency() to install it.")
-    })
+    // SAFETY: called once from _PG_init, with a function that lives as long as the library.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
 }
 
 trigger_function!(
@@ -139,15 +60,10 @@ trigger_function!(
     motofinai_enforce_mark,
     pg_finfo_motofinai_enforce_mark,
     |fcinfo| {
-        let (td, op) = after_row(fcinfo, "motofinai.enforcement_mark")?;
-        // SAFETY: a trigger runs inside a transaction.
-        let sub = unsafe { pg_sys::GetCurrentSubTransactionId() };
-        let loans = loans_of(td, op)?;
-        TOUCHED.with_borrow_mut(|touched| {
-            for loan in loans.into_iter().flatten() {
-                touched.entry(loan).or_insert(sub);
-            }
-        });
+        // SAFETY: the fmgr's fcinfo for this call.
+        let (td, op) = unsafe { after_row(fcinfo, "motofinai.enforcement_mark", INSTALL) }?;
+        let loans = LOAN_COLUMN.values(td, op, INSTALL)?;
+        TOUCHED.with_borrow_mut(|t| t.note(loans.into_iter().flatten()));
         Ok(pg_sys::Datum::from(0))
     }
 );
@@ -157,7 +73,8 @@ trigger_function!(
     motofinai_enforce_check,
     pg_finfo_motofinai_enforce_check,
     |fcinfo| {
-        after_row(fcinfo, "motofinai.enforcement_check")?;
+        // SAFETY: the fmgr's fcinfo for this call.
+        unsafe { after_row(fcinfo, "motofinai.enforcement_check", INSTALL) }?;
         check_touched()?;
         Ok(pg_sys::Datum::from(0))
     }
@@ -165,7 +82,7 @@ trigger_function!(
 
 /// Check every touched loan once; the error lists those left inconsistent.
 fn check_touched() -> Result<()> {
-    let loans: Vec<i64> = TOUCHED.with_borrow_mut(std::mem::take).into_keys().collect();
+    let loans: Vec<i64> = TOUCHED.with_borrow_mut(|t| t.take());
     if loans.is_empty() {
         return Ok(());
     }
@@ -186,7 +103,7 @@ fn check_touched() -> Result<()> {
             continue; // a deleted loan is not an inconsistent one
         }
         let found = findings(Scope::Loan(Some(loan)))?;
-        if found.iter().any(|f| codes.contains(&f.code)) {
+        if found.iter().any(|f| blocks(f, &codes)) {
             failing.push((loan, found));
         }
     }
@@ -212,7 +129,7 @@ pub fn blocking_finding(found: &[Finding]) -> Result<Option<&Finding>> {
         return Ok(None);
     }
     let codes = blocking_codes();
-    Ok(found.iter().find(|f| codes.contains(&f.code)))
+    Ok(found.iter().find(|f| blocks(f, &codes)))
 }
 
 /// The error: 23514 with constraint `motofinai_consistency`, the entities
@@ -220,8 +137,7 @@ pub fn blocking_finding(found: &[Finding]) -> Result<Option<&Finding>> {
 /// report in DETAIL.
 fn inconsistent(schema: &Schema, noun: &str, failing: &[(i64, Vec<Finding>)], codes: &[String]) -> DbError {
     let ids: Vec<String> = failing.iter().map(|(id, _)| id.to_string()).collect();
-    let blocking: Vec<&Finding> =
-        failing.iter().flat_map(|(_, f)| f.iter()).filter(|f| codes.contains(&f.code)).collect();
+    let blocking: Vec<&Finding> = failing.iter().flat_map(|(_, f)| f.iter()).filter(|f| blocks(f, codes)).collect();
     let first: Vec<&str> = blocking.iter().take(3).map(|f| f.message.as_str()).collect();
     let more = blocking.len().saturating_sub(first.len());
     let plural = if ids.len() == 1 { "" } else { "s" };
@@ -259,10 +175,15 @@ fn assert_scope(scope: Option<String>, id: Option<i64>) -> Result<()> {
         Scope::Payment(_) => ("Payment", errors_in(&found)),
         _ => ("Motor", errors_in(&found)),
     };
-    if found.iter().any(|f| codes.contains(&f.code) && !f.code.ends_with("_not_found")) {
+    if found.iter().any(|f| blocks(f, &codes) && !f.code.ends_with("_not_found")) {
         return Err(inconsistent(&schema, noun, &[(id, found)], &codes));
     }
     Ok(())
+}
+
+/// A finding blocks when its code does and nobody accepted it.
+fn blocks(f: &Finding, codes: &[String]) -> bool {
+    codes.contains(&f.code) && !f.is_accepted()
 }
 
 fn errors_in(found: &[Finding]) -> Vec<String> {
@@ -281,30 +202,50 @@ fn enforce(enabled: Option<bool>) -> Result<()> {
     let enabled = enabled.ok_or_else(|| null_argument("enabled"))?;
     crate::errors::require_writable("enforce_consistency")?;
     let schema = Schema::current()?;
-    schema.require(&[LOANS, SCHEDULE, PAYMENTS])?;
-    for (table, column) in [(LOANS, "id"), (SCHEDULE, "loan_application_id"), (PAYMENTS, "loan_application_id")] {
-        let oid = schema.table(table).expect("required above");
+    let tables = [(LOANS, "id", ""), (SCHEDULE, "loan_application_id", ""), (PAYMENTS, "loan_application_id", "")];
+    schema.require(&tables.map(|(t, ..)| t))?;
+    let triggers = [
+        (MARK_TRIGGER, "motofinai.enforcement_mark", "CREATE TRIGGER", ""),
+        (CONSTRAINT, "motofinai.enforcement_check", "CREATE CONSTRAINT TRIGGER", "DEFERRABLE INITIALLY DEFERRED"),
+    ];
+    install_row_triggers(&schema, &tables, &triggers, enabled)
+}
+
+/// A pair of AFTER INSERT OR UPDATE OR DELETE row triggers on each table,
+/// (re)created, or dropped when `enabled` is false. `tables`: (table, its id
+/// column, a second argument or ""); `triggers`: (name, function, CREATE
+/// ..., options before FOR EACH ROW).
+pub fn install_row_triggers(
+    schema: &Schema,
+    tables: &[(&str, &str, &str)],
+    triggers: &[(&str, &str, &str, &str)],
+    enabled: bool,
+) -> Result<()> {
+    for (table, column, extra) in tables {
+        let Some(oid) = schema.table(table) else { continue };
         let t = format!("{}.{}", schema.quoted, quote_ident(table));
-        for trigger in [MARK_TRIGGER, CONSTRAINT] {
+        for (name, ..) in triggers {
             let exists = crate::catalog::select_one::<bool>(
                 "SELECT true FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2",
-                &[oid.into(), trigger.into()],
+                &[oid.into(), (*name).into()],
             )?
             .unwrap_or(false);
             if exists {
-                Spi::run(&format!("DROP TRIGGER {trigger} ON {t}")).map_err(spi_error)?;
+                Spi::run(&format!("DROP TRIGGER {name} ON {t}")).map_err(spi_error)?;
             }
         }
-        if enabled {
-            let arg = quote_literal(column);
+        if !enabled {
+            continue;
+        }
+        let args = if extra.is_empty() {
+            quote_literal(column)
+        } else {
+            format!("{}, {}", quote_literal(column), quote_literal(extra))
+        };
+        for (name, function, create, options) in triggers {
             Spi::run(&format!(
-                "CREATE TRIGGER {MARK_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {t} \
-                 FOR EACH ROW EXECUTE FUNCTION motofinai.enforcement_mark({arg})"
-            ))
-            .map_err(spi_error)?;
-            Spi::run(&format!(
-                "CREATE CONSTRAINT TRIGGER {CONSTRAINT} AFTER INSERT OR UPDATE OR DELETE ON {t} \
-                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION motofinai.enforcement_check({arg})"
+                "{create} {name} AFTER INSERT OR UPDATE OR DELETE ON {t} {options} \
+                 FOR EACH ROW EXECUTE FUNCTION {function}({args})"
             ))
             .map_err(spi_error)?;
         }

@@ -2,8 +2,11 @@
 //! trigger functions, the `TriggerData` they are handed, and what a trigger
 //! resolves once and keeps for the backend.
 
+use super::tuple::{self, find_column, IntKind};
+use crate::errors::{sqlstate, DbError};
 use pgrx::pg_sys;
 use std::cell::RefCell;
+use std::ffi::c_int;
 use std::ffi::CStr;
 use std::thread::LocalKey;
 
@@ -112,6 +115,58 @@ impl<T: Copy + 'static> TriggerCache<T> {
             }
         })
     }
+}
+
+/// An integer column a row trigger names in its first argument (the loan
+/// id of an installment, say), resolved once per trigger.
+pub struct IntColumn(pub TriggerCache<(c_int, IntKind)>);
+
+impl IntColumn {
+    /// The column's values in the row a change removes and the row it
+    /// leaves: the old row for UPDATE and DELETE, the new one for INSERT and
+    /// UPDATE. `install` names the function that installs the trigger, for
+    /// the hint when the column is gone.
+    pub fn values(&self, td: &pg_sys::TriggerData, op: u32, install: &str) -> Result<[Option<i64>; 2], DbError> {
+        let trig = trigger(td);
+        let desc = tuple::descriptor(td.tg_relation);
+        let (att, kind) = self.0.get(trig.tgoid, tuple::relid(td.tg_relation), || {
+            let column = arguments(trig).into_iter().next().unwrap_or_default();
+            let (att, ty) = find_column(desc, &column).ok_or_else(|| {
+                DbError::new(sqlstate::UNDEFINED_COLUMN, format!("trigger column \"{column}\" not found"))
+                    .hint(format!("Run {install} again."))
+            })?;
+            let kind = IntKind::of(ty).ok_or_else(|| {
+                DbError::new(sqlstate::DATATYPE_MISMATCH, format!("trigger column \"{column}\" is not an integer"))
+            })?;
+            Ok::<_, DbError>((att, kind))
+        })?;
+        let read =
+            |t: pg_sys::HeapTuple| (!t.is_null()).then(|| tuple::attr(t, att, desc).map(|d| kind.read(d))).flatten();
+        // trigtuple is the new row for INSERT, the old one for UPDATE and DELETE.
+        let new = if op == pg_sys::TRIGGER_EVENT_UPDATE { read(td.tg_newtuple) } else { None };
+        Ok([read(td.tg_trigtuple), new])
+    }
+}
+
+/// The trigger data of an AFTER row trigger, or the protocol error naming
+/// the function and what installs it.
+///
+/// # Safety
+/// `fcinfo` is the call's.
+pub unsafe fn after_row<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    name: &str,
+    install: &str,
+) -> Result<(&'a pg_sys::TriggerData, u32), DbError> {
+    let ops = [pg_sys::TRIGGER_EVENT_INSERT, pg_sys::TRIGGER_EVENT_UPDATE, pg_sys::TRIGGER_EVENT_DELETE];
+    // SAFETY: the caller's fcinfo.
+    unsafe { row_trigger_data(fcinfo, Timing::After, &ops) }.map_err(|_| {
+        DbError::new(
+            sqlstate::TRIGGER_PROTOCOL_VIOLATED,
+            format!("{name}() must be fired AFTER INSERT, UPDATE or DELETE FOR EACH ROW"),
+        )
+        .hint(format!("Use {install} to install it."))
+    })
 }
 
 /// Declare a C-language trigger function (`$finfo` is its `pg_finfo_`

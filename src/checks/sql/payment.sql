@@ -1,9 +1,10 @@
 -- Payment family. Placeholders (written @name@ in the SQL) filled in by checks/mod.rs:
 --   <s>     the quoted schema of the Motofinai tables
---   <pay>   a condition on a payment id: "= $1" for one payment, "IS NOT NULL" for all
+--   <paying> the column <pay> tests: p.id, or p.loan_application_id for the payments of a set of loans
+--   <pay>   its condition: "= $1" for one payment, "IS NOT NULL" for all, "= ANY ($1)" for loans
 --   <dup>   the query finding each checked payment's possible duplicates (dup_one.sql or dup_all.sql)
 WITH pay AS (
-    SELECT p.* FROM @s@.payments_payment p WHERE p.id @pay@
+    SELECT p.* FROM @s@.payments_payment p WHERE @paying@ @pay@
 ), dup AS (
     @dup@
 ), checked AS (

@@ -1,0 +1,127 @@
+//! Change tracking for incremental checks: which loans committed
+//! transactions changed, so that `run_check('changed')` checks only those.
+//!
+//! `motofinai.track_changes()` puts two triggers on the loan, installment,
+//! payment, motor and user tables: `motofinai_track_mark` (plain AFTER ROW)
+//! notes the ids a row change touches in backend-local sets (no SPI, no
+//! catalog lookup per row), and the constraint trigger `motofinai_track`
+//! (DEFERRABLE INITIALLY DEFERRED) appends them at COMMIT, once per
+//! transaction, to `motofinai.changed_loans` (a motor's or a user's change
+//! stands for their loans). Writes that fire no triggers
+//! (`session_replication_role = replica`, a restore with
+//! `--disable-triggers`) are not seen: a full run is the fallback.
+
+use crate::checks::tables::{Schema, LOANS, MOTORS, PAYMENTS, SCHEDULE, USERS};
+use crate::errors::{finish, null_argument, spi_error, Result};
+use crate::pg::trigger::{after_row, trigger, trigger_function, Entries, IntColumn, TriggerCache};
+use crate::pg::tuple::IntKind;
+use crate::touched;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::ffi::c_int;
+
+const MARK_TRIGGER: &str = "motofinai_track_mark";
+const FLUSH_TRIGGER: &str = "motofinai_track";
+const INSTALL: &str = "motofinai.track_changes()";
+
+thread_local! {
+    /// Loans, motors and users touched in this transaction, not yet appended.
+    pub static NOTED_LOANS: touched::Set = RefCell::new(touched::Touched::default());
+    pub static NOTED_MOTORS: touched::Set = RefCell::new(touched::Touched::default());
+    pub static NOTED_USERS: touched::Set = RefCell::new(touched::Touched::default());
+    static COLUMN_ENTRIES: Entries<(c_int, IntKind)> = const { RefCell::new(Vec::new()) };
+}
+
+/// The id column, per trigger.
+static ID_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES));
+
+/// # Safety
+/// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
+#[pg_guard]
+unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    ID_COLUMN.0.invalidate(relid);
+}
+
+pub fn register_callbacks() {
+    // SAFETY: called once from _PG_init, with a function that lives as long as the library.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
+}
+
+trigger_function!(
+    /// `motofinai.track_mark(id_column, 'loan' | 'motor' | 'user')`: note the ids.
+    motofinai_track_mark,
+    pg_finfo_motofinai_track_mark,
+    |fcinfo| {
+        // SAFETY: the fmgr's fcinfo for this call.
+        let (td, op) = unsafe { after_row(fcinfo, "motofinai.track_mark", INSTALL) }?;
+        let ids = ID_COLUMN.values(td, op, INSTALL)?;
+        let set = match crate::pg::trigger::arguments(trigger(td)).get(1).map(String::as_str) {
+            Some("motor") => &NOTED_MOTORS,
+            Some("user") => &NOTED_USERS,
+            _ => &NOTED_LOANS,
+        };
+        set.with_borrow_mut(|t| t.note(ids.into_iter().flatten()));
+        Ok(pg_sys::Datum::from(0))
+    }
+);
+
+trigger_function!(
+    /// `motofinai.track_flush()`: at COMMIT, the first event appends what was noted.
+    motofinai_track_flush,
+    pg_finfo_motofinai_track_flush,
+    |fcinfo| {
+        // SAFETY: the fmgr's fcinfo for this call.
+        unsafe { after_row(fcinfo, "motofinai.track_flush", INSTALL) }?;
+        flush()?;
+        Ok(pg_sys::Datum::from(0))
+    }
+);
+
+/// Append the noted loans (and those of the noted motors and users), once.
+fn flush() -> Result<()> {
+    let [loans, motors, users] =
+        [&NOTED_LOANS, &NOTED_MOTORS, &NOTED_USERS].map(|set| set.with_borrow_mut(|t| t.take()));
+    if loans.is_empty() && motors.is_empty() && users.is_empty() {
+        return Ok(());
+    }
+    Spi::run_with_args("SELECT motofinai.note_changed_loans($1, $2, $3)", &[loans.into(), motors.into(), users.into()])
+        .map_err(spi_error)
+}
+
+/// Install (or, with false, remove) change tracking on the loan,
+/// installment, payment, motor and user tables.
+#[pg_extern(volatile, security_invoker)]
+#[search_path(pg_catalog, pg_temp)]
+fn track_changes(enabled: default!(Option<bool>, true)) {
+    finish(|| {
+        let enabled = enabled.ok_or_else(|| null_argument("enabled"))?;
+        crate::errors::require_writable("track_changes")?;
+        let schema = Schema::current()?;
+        let tables = [
+            (LOANS, "id", "loan"),
+            (SCHEDULE, "loan_application_id", "loan"),
+            (PAYMENTS, "loan_application_id", "loan"),
+            (MOTORS, "id", "motor"),
+            (USERS, "id", "user"),
+        ];
+        schema.require(&tables.map(|(t, ..)| t))?;
+        let triggers = [
+            (MARK_TRIGGER, "motofinai.track_mark", "CREATE TRIGGER", ""),
+            (FLUSH_TRIGGER, "motofinai.track_flush", "CREATE CONSTRAINT TRIGGER", "DEFERRABLE INITIALLY DEFERRED"),
+        ];
+        crate::enforcement::install_row_triggers(&schema, &tables, &triggers, enabled)
+    })
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION motofinai.track_mark() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'motofinai_track_mark';
+CREATE FUNCTION motofinai.track_flush() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'motofinai_track_flush';
+COMMENT ON FUNCTION motofinai.track_flush() IS
+    'Appends the loans a transaction changed to motofinai.changed_loans at COMMIT; installed by motofinai.track_changes()';
+"#,
+    name = "tracking_triggers",
+    requires = ["config"],
+);

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Incremental checks against full ones, on random writes (seeded: MFC_SEED
+# replays a run; a new seed each run otherwise, printed), and the alerts of
+# recorded runs (new errors only, unless motofinai.alert_on_errors = 'all').
+#
+# Each round makes random writes through the application's path (triggers
+# on) to loans, installments, payments, motors and users, then runs
+# run_check('changed') and asserts that its findings are exactly the full
+# check's findings of the loan and payment rules for the loans it checked,
+# that it checked every loan the writes touched, and that the history's open
+# findings for those loans are those findings.
+source "$(dirname "$0")/../lib.sh"
+DB=mfc_history
+SEED="${MFC_SEED:-$(( $(od -An -N4 -tu4 /dev/urandom) % 1000000 + 1 ))}"
+ROUNDS="${HISTORY_ROUNDS:-8}"
+echo "seed: $SEED   (replay: MFC_SEED=$SEED bash tests/history/run.sh)"
+fresh_db $DB
+load_motofinai $DB 1000
+q -d $DB >/dev/null <<SQL
+SELECT motofinai_gen.inject(1);
+SELECT motofinai.create_check_indexes();
+SELECT motofinai.track_changes();
+SELECT motofinai.run_check('system');
+SELECT setseed($SEED / 1000001.0);
+-- One random write of the kind the app makes; returns the loans it touches.
+CREATE FUNCTION random_write() RETURNS SETOF bigint LANGUAGE plpgsql AS \$\$
+DECLARE
+    loan bigint := 1 + floor(random() * 1000)::bigint;
+    kind int := floor(random() * 7)::int;
+BEGIN
+    CASE kind
+    WHEN 0 THEN UPDATE loans_loanapplication SET principal_amount = principal_amount + 1 WHERE id = loan;
+    WHEN 1 THEN UPDATE loans_loanapplication SET status = 'completed' WHERE id = loan AND status = 'active';
+    WHEN 2 THEN UPDATE loans_paymentschedule SET status = CASE status WHEN 'paid' THEN 'due' ELSE 'paid' END
+                 WHERE id = (SELECT min(id) FROM loans_paymentschedule WHERE loan_application_id = loan);
+    WHEN 3 THEN UPDATE payments_payment SET payment_date = current_date + 5
+                 WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan);
+    WHEN 4 THEN DELETE FROM payments_payment
+                 WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan);
+    WHEN 5 THEN UPDATE inventory_motor SET approval_status = CASE approval_status WHEN 'approved' THEN 'pending'
+                                                               ELSE 'approved' END
+                 WHERE id = (SELECT motor_id FROM loans_loanapplication WHERE id = loan);
+    ELSE UPDATE users_user SET is_active = NOT is_active
+          WHERE id = (SELECT submitted_by_id FROM loans_loanapplication WHERE id = loan);
+    END CASE;
+    IF FOUND THEN   -- a write that changed nothing touches nothing
+        RETURN QUERY SELECT loan;
+    END IF;
+END \$\$;
+CREATE TABLE touched (loan_id bigint);
+SQL
+for r in $(seq 1 "$ROUNDS"); do
+    writes=$(( (SEED + r * 7919) % 25 + 5 ))
+    for _ in $(seq 1 "$writes"); do
+        q -d $DB -c "INSERT INTO touched SELECT random_write()" >/dev/null 2>&1 || true
+    done
+    q -d $DB -c "CREATE TEMP TABLE x AS SELECT 1" >/dev/null   # a session between
+    result=$(val -d $DB <<'SQL'
+CREATE TEMP TABLE run AS SELECT * FROM motofinai.run_check('changed');
+CREATE TEMP TABLE full_now AS SELECT * FROM check_system_consistency();
+WITH inc AS (SELECT f ->> 'code' AS code, f ->> 'entity' AS entity, (f ->> 'entity_id')::bigint AS id,
+                    f ->> 'message' AS message
+               FROM run, jsonb_array_elements(run.findings) f),
+     ful AS (SELECT code, entity, entity_id AS id, message FROM full_now, run
+              WHERE (code, entity) IN (SELECT code, entity FROM motofinai.finding_codes() WHERE family IN ('loan', 'payment'))
+                AND (coalesce((details ->> 'loan_id')::bigint, CASE WHEN entity = 'loan' THEN entity_id END) = ANY (run.loans)
+                     OR (entity = 'payment' AND entity_id IN (SELECT id FROM payments_payment
+                                                               WHERE loan_application_id = ANY (run.loans))))),
+     hist AS (SELECT h.code, h.entity, h.entity_id AS id, h.message FROM motofinai.finding_history h, run
+               WHERE h.scope = 'system' AND h.resolved_run IS NULL
+                 AND (h.code, h.entity) IN (SELECT code, entity FROM motofinai.finding_codes() WHERE family IN ('loan', 'payment'))
+                 AND (h.loan_id = ANY (run.loans)
+                      OR (h.entity = 'payment' AND h.entity_id IN (SELECT id FROM payments_payment
+                                                                    WHERE loan_application_id = ANY (run.loans)))))
+SELECT (SELECT count(*) FROM (TABLE inc EXCEPT TABLE ful) a) || ' ' || (SELECT count(*) FROM (TABLE ful EXCEPT TABLE inc) b)
+       || ' ' || (SELECT count(*) FROM touched t, run WHERE NOT t.loan_id = ANY (run.loans))
+       || ' ' || (SELECT count(*) FROM (TABLE hist EXCEPT TABLE ful) c) || ' ' || (SELECT count(*) FROM (TABLE ful EXCEPT TABLE hist) d)
+       || ' ' || (SELECT cardinality(loans) FROM run) || ' ' || (SELECT count(*) FROM inc);
+TRUNCATE touched;
+SQL
+)
+    read -r only_inc only_full missed hist_extra hist_missing checked found <<<"$result"
+    expect_eq "round $r ($checked loans checked, $found findings): incremental = full for those loans" \
+              "$only_inc $only_full" "0 0"
+    expect_eq "round $r: every touched loan checked" "$missed" "0"
+    expect_eq "round $r: history's open findings = full findings for those loans" "$hist_extra $hist_missing" "0 0"
+done
+
+# Alerts: a full run with no new errors sends none; with 'all' it does.
+alerts() { # alerts SQL: notifications a session receives while running SQL
+    psql -X -q -d $DB -c "LISTEN motofinai_alerts" -c "$1" -c "SELECT 1" 2>&1 | grep -c 'Asynchronous notification "motofinai_alerts".*check_errors' || true
+}
+alerts "SELECT motofinai.run_check('system')" >/dev/null
+expect_eq "a run with no new errors sends no check_errors alert" "$(alerts "SELECT motofinai.run_check('system')")" "0"
+expect_eq "with alert_on_errors = all it does" \
+    "$(alerts "SET motofinai.alert_on_errors = 'all'; SELECT motofinai.run_check('system')")" "1"
+q -d $DB -c "UPDATE loans_loanapplication SET principal_amount = principal_amount + 1 WHERE id = 11" >/dev/null
+expect_eq "a new error sends one" "$(alerts "SELECT motofinai.run_check('changed')")" "1"
+drop_db $DB
+summary "history, seed $SEED"
