@@ -29,6 +29,9 @@ ensure_apt_packages() {
     # sqlsmith, for the fuzzing test; a Python venv, for the Django tests.
     command -v sqlsmith >/dev/null || missing+=(sqlsmith)
     python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+    # openssl makes the TLS test's certificates; binutils (objdump, strip) the packages.
+    command -v openssl >/dev/null || missing+=(openssl)
+    command -v objdump >/dev/null || missing+=(binutils)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         as_root apt-get update -qq

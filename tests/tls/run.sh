@@ -15,7 +15,7 @@ source "$(dirname "$0")/../../scripts/common.sh"
 source "$(dirname "$0")/../lib.sh"
 DIR="${TLS_DIR:-/tmp/mfc-tls}"
 PORT="${TLS_PORT:-55495}"
-CC="${CHECK_CONSISTENCY:-$ROOT/target/debug/check_consistency}"
+CC="${CHECK_CONSISTENCY:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/check_consistency}"
 DB=mfc_tls
 trap 'cluster_stop "$DIR/cluster"' EXIT
 
