@@ -7,6 +7,9 @@
 or mix ``VersionedAdminMixin`` into your own ``ModelAdmin``. A POST from a
 stale change page re-renders the page with the conflict as an error; the
 row keeps the first writer's data.
+
+This module also puts the "Consistency" page on the default admin site
+(``admin_page.py``; on a custom site, ``admin_page.register(site)``).
 """
 from django.contrib import admin
 from django.contrib.admin.utils import flatten_fieldsets
@@ -37,3 +40,15 @@ class VersionedAdminMixin:
 
 class VersionedAdmin(VersionedAdminMixin, admin.ModelAdmin):
     pass
+
+
+def _register_the_consistency_page():
+    from django.apps import apps
+
+    if apps.is_installed("django.contrib.admin"):
+        from .admin_page import register
+
+        register()
+
+
+_register_the_consistency_page()

@@ -4,6 +4,10 @@
         # raised for version conflicts and deleted rows (the app's own class,
         # which its middleware turns into a 409)
         "EXCEPTION": "motofinai.apps.core.exceptions.ConcurrencyException",
+        # the admin's Consistency page and the HTML report (docs/django.md, section 12)
+        "FULL_CHECK_MAX_AGE_HOURS": 26,   # a full check older than this is flagged
+        "ADMIN_PAGE_SIZE": 50,            # findings per page
+        "ENTITY_MODELS": {"loan": "loans.LoanApplication"},   # entity -> model for the links
     }
 """
 from django.conf import settings
@@ -11,6 +15,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS = {
     "EXCEPTION": "motofinai_consistency.exceptions.ConcurrencyException",
+    # The admin's Consistency page and the HTML report.
+    "FULL_CHECK_MAX_AGE_HOURS": 26,
+    "ADMIN_PAGE_SIZE": 50,
+    # Finding entity -> "app_label.ModelName" whose admin change page a finding
+    # links to; entities not named here are found by their table.
+    "ENTITY_MODELS": {},
 }
 
 

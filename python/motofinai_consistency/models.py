@@ -88,3 +88,28 @@ class VersionedModel(models.Model):
             raise exceptions.version_mismatch(model_class._meta.db_table, instance_id, expected_version,
                                               obj.version, obj.last_modified_at)
         return obj
+
+
+class Consistency(models.Model):
+    """No table: the admin's "Consistency" page (``admin_page.py``) hangs on
+    this model, and its permissions are the page's:
+
+    - ``motofinai_consistency.view_consistency``: see the page;
+    - ``motofinai_consistency.apply_consistency_fixes``: apply the planned
+      repairs and record a check run;
+    - ``motofinai_consistency.accept_consistency_findings``: accept a finding
+      (with a reason and an expiry) and withdraw an acceptance.
+    """
+
+    id = models.AutoField(primary_key=True)  # stated, so DEFAULT_AUTO_FIELD never asks for a migration
+
+    class Meta:
+        managed = False
+        db_table = "motofinai_consistency_page"  # never created: nothing reads or writes it
+        verbose_name = "consistency"
+        verbose_name_plural = "consistency"
+        default_permissions = ("view",)
+        permissions = [
+            ("apply_consistency_fixes", "Can apply the planned consistency repairs"),
+            ("accept_consistency_findings", "Can accept consistency findings"),
+        ]

@@ -1,12 +1,15 @@
 """``manage.py check_consistency``: the seed's command, run by the extension.
 
 Same flags and output as the seed (and as the Rust ``check_consistency``),
-plus ``--json``, ``--yes`` and ``--limit``. Exit status: 0 no errors
+plus ``--json``, ``--yes``, ``--limit`` and ``--html FILE`` (the findings,
+with the check history's summary and trend chart, as one self-contained
+HTML file). Exit status: 0 no errors
 (warnings allowed), 1 errors found, 2 usage error, unreachable server,
 a database without the extension (or an older one), or a server error.
 """
 import os
 import sys
+import tempfile
 
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
@@ -17,6 +20,9 @@ from ...checker import findings
 from ...checks import version_tuple
 from ...db import fetch_dicts
 from ...report import Report, timed_phase
+
+# The check history's scope a command scope's findings compare with.
+HISTORY_SCOPES = {"all": "system", "quick": "quick"}
 
 ANSWERS_YES = ("y", "yes")
 
@@ -53,6 +59,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="One JSON document instead of text")
         parser.add_argument("--limit", type=int, default=20, metavar="N",
                             help="Findings listed per severity and phase (default 20)")
+        parser.add_argument("--html", metavar="FILE",
+                            help="Also write the findings, the check history's summary and trend chart as one "
+                                 "self-contained HTML file")
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="The database alias (default: default)")
 
     def run_from_argv(self, argv):
@@ -69,8 +78,11 @@ class Command(BaseCommand):
         self.database = options["database"]
         if self.database not in connections:
             raise CommandError(f"no database alias {self.database!r} in settings.DATABASES", returncode=2)
+        self.last_phases, self.last_fixes = [], None
         try:
             self.errors_found = self.run(options)
+            if options.get("html"):
+                self.write_html(options)
         except DatabaseError as exc:
             raise CommandError(f"server error: {str(exc).strip()}", returncode=2) from exc
 
@@ -118,6 +130,7 @@ class Command(BaseCommand):
         for header, check_scope, check_id in phases(scope, entity_id):
             done.append(timed_phase(header, lambda: findings(check_scope, check_id, self.database)))
             out.phase(done[-1])
+        self.last_phases = done
         return done
 
     def fixes(self, scope, entity_id, apply):
@@ -125,8 +138,50 @@ class Command(BaseCommand):
         loan and re-checks each; a loan whose repairs did not hold is rolled back alone
         and its rows say so (``applied`` false, ``note``)."""
         with transaction.atomic(using=self.database):
-            return fetch_dicts("SELECT * FROM motofinai.fix_consistency(%s, %s, %s)", [scope, entity_id, apply],
+            rows = fetch_dicts("SELECT * FROM motofinai.fix_consistency(%s, %s, %s)", [scope, entity_id, apply],
                                using=self.database)
+        self.last_fixes = ("Applied repairs" if apply else "Planned repairs (not applied)", rows)
+        return rows
+
+    def write_html(self, options):
+        """The report of this run (after the fixes, if applied): its findings, new
+        against the latest recorded run of the same scope, with the history's
+        summary and chart (docs/django.md, "The HTML report")."""
+        from ... import dashboard, html_report
+
+        scope, entity_id = next(((s, options[s]) for s in ("loan", "payment", "motor") if options[s] is not None),
+                                ("all" if options["all"] else "quick", None))
+        history = HISTORY_SCOPES.get(scope)
+        feats = dashboard.features(self.database)
+        found = [dict(f) for p in self.last_phases for f in p.findings]
+        found.sort(key=lambda f: (f["severity"] != "error", f["code"], f["entity"], f["entity_id"] is not None,
+                                  f["entity_id"] or 0, f["message"]))
+        compared = dashboard.mark_new(self.database, feats, history, found) if history else None
+        what = {"all": "full", "quick": "quick"}.get(scope, f"{scope} {entity_id}")
+        context = {**html_report.base_context(self.database, feats),
+                   **html_report.status_context(self.database, feats),
+                   **html_report.trend_context(self.database, feats, history or "system"),
+                   "title": f"Motofinai consistency report: {what} check", "scope": history,
+                   "source": f"this {what} check (manage.py check_consistency)"
+                             + (f", compared with recorded run {compared}" if compared else ""),
+                   "findings": found, "counts": html_report.counts_of(found), "compared": compared is not None}
+        if self.last_fixes is not None:
+            context["fixes_title"], context["fixes"] = self.last_fixes
+            context["fixes"] = [dict(r, loan=r["entity_id"] if r["entity"] == "loan" else None)
+                                for r in context["fixes"]]
+        html = html_report.render(context)
+        target = os.path.abspath(options["html"])
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".check_consistency-", suffix=".html", dir=os.path.dirname(target))
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(html)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except OSError as exc:
+            if tmp and os.path.exists(tmp):
+                os.unlink(tmp)
+            raise CommandError(f"could not write the HTML report {options['html']}: {exc}", returncode=2) from exc
 
     def confirm(self, count):
         if not sys.stdin.isatty():
