@@ -139,17 +139,18 @@ pub fn findings(client: &mut Client, function: &str, id: Option<i64>) -> Result<
         None => client.query(&sql, &[]),
     }
     .map_err(server)?;
-    Ok(rows
-        .iter()
-        .map(|r| Finding {
-            severity: r.get(0),
-            code: r.get(1),
-            entity: r.get(2),
-            entity_id: r.get(3),
-            message: r.get(4),
-            details: r.get(5),
-        })
-        .collect())
+    Ok(rows.iter().map(finding).collect())
+}
+
+fn finding(r: &postgres::Row) -> Finding {
+    Finding {
+        severity: r.get(0),
+        code: r.get(1),
+        entity: r.get(2),
+        entity_id: r.get(3),
+        message: r.get(4),
+        details: r.get(5),
+    }
 }
 
 /// fix_consistency: planned, or applied in one transaction (the extension
@@ -177,4 +178,31 @@ pub fn fixes(client: &mut Client, scope: &str, id: Option<i64>, apply: bool) -> 
             note: r.get(5),
         })
         .collect())
+}
+
+/// Record a run of `scope` (run_check) and return its findings that are new
+/// since the previous run of the scope, and those it found resolved.
+pub fn since_last(client: &mut Client, scope: &str) -> Result<(Vec<Finding>, Vec<Finding>), String> {
+    let mut tx = client.transaction().map_err(server)?;
+    let run: i64 = tx.query_one("SELECT id FROM motofinai.run_check($1)", &[&scope]).map_err(server)?.get(0);
+    let new = tx
+        .query(
+            "SELECT f.severity, f.code, f.entity, f.entity_id, f.message, f.details \
+               FROM motofinai.check_runs r, jsonb_to_recordset(r.findings) \
+                    AS f(severity text, code text, entity text, entity_id bigint, message text, details jsonb) \
+              WHERE r.id = $1 AND EXISTS (SELECT FROM motofinai.finding_history h \
+                     WHERE h.first_run = r.id AND h.code = f.code AND h.entity = f.entity \
+                       AND h.entity_id IS NOT DISTINCT FROM f.entity_id)",
+            &[&run],
+        )
+        .map_err(server)?;
+    let resolved = tx
+        .query(
+            "SELECT severity, code, entity, entity_id, message, '{}'::jsonb FROM motofinai.finding_history \
+              WHERE resolved_run = $1 ORDER BY severity, code, entity_id",
+            &[&run],
+        )
+        .map_err(server)?;
+    tx.commit().map_err(server)?;
+    Ok((new.iter().map(finding).collect(), resolved.iter().map(finding).collect()))
 }

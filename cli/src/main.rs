@@ -44,6 +44,17 @@ struct Args {
     /// The quick check (the default when no scope is given)
     #[arg(long, group = "scope")]
     quick: bool,
+    /// An incremental run: only the loans changed (or fallen due) since the
+    /// last full or incremental run (needs motofinai.track_changes()); recorded
+    #[arg(long, group = "scope")]
+    changed: bool,
+    /// Record the run and print only what is new and what was resolved since
+    /// the previous run of its scope (with --all, --quick or --changed)
+    #[arg(long)]
+    since_last: bool,
+    /// List accepted findings too (marked; they never count)
+    #[arg(long)]
+    all_findings: bool,
     /// Every finding with its code and details, and timings per phase
     #[arg(short, long)]
     verbose: bool,
@@ -69,6 +80,7 @@ struct Args {
 pub enum Scope {
     Quick,
     All,
+    Changed,
     Loan(i64),
     Payment(i64),
     Motor(i64),
@@ -76,12 +88,23 @@ pub enum Scope {
 
 impl Scope {
     fn of(args: &Args) -> Scope {
-        match (args.loan, args.payment, args.motor, args.all) {
+        match (args.loan, args.payment, args.motor, args.all, args.changed) {
             (Some(id), ..) => Scope::Loan(id),
             (_, Some(id), ..) => Scope::Payment(id),
-            (_, _, Some(id), _) => Scope::Motor(id),
-            (.., true) => Scope::All,
+            (_, _, Some(id), ..) => Scope::Motor(id),
+            (_, _, _, true, _) => Scope::All,
+            (.., true) => Scope::Changed,
             _ => Scope::Quick,
+        }
+    }
+
+    /// run_check's scope, for a recorded run.
+    fn recorded(self) -> Option<&'static str> {
+        match self {
+            Scope::Quick => Some("quick"),
+            Scope::All => Some("system"),
+            Scope::Changed => Some("changed"),
+            _ => None,
         }
     }
 
@@ -89,7 +112,7 @@ impl Scope {
     fn fix_args(self) -> (&'static str, Option<i64>) {
         match self {
             Scope::Quick => ("quick", None),
-            Scope::All => ("system", None),
+            Scope::All | Scope::Changed => ("system", None),
             Scope::Loan(id) => ("loan", Some(id)),
             Scope::Payment(id) => ("payment", Some(id)),
             Scope::Motor(id) => ("motor", Some(id)),
@@ -102,6 +125,12 @@ impl Scope {
             Scope::Quick => {
                 vec![("Running quick consistency check...".into(), "motofinai.check_quick_consistency()", None)]
             }
+            Scope::Changed => vec![(
+                "Checking changed loans...".into(),
+                "jsonb_to_recordset((SELECT findings FROM motofinai.run_check('changed'))) \
+                 AS f(severity text, code text, entity text, entity_id bigint, message text, details jsonb)",
+                None,
+            )],
             Scope::All => vec![
                 ("Checking system structure...".into(), "motofinai.check_structural_consistency()", None),
                 ("Checking all loans...".into(), "motofinai.check_loan_consistency()", None),
@@ -141,8 +170,18 @@ fn run(args: &Args) -> Result<usize, String> {
     let mut client = db::connect(args.database_url.as_deref())?;
     db::require_extension(&mut client)?;
     let scope = Scope::of(args);
-    let mut out = Output::new(args.verbose, args.limit, args.json);
+    let mut out = Output::new(args.verbose, args.limit, args.json, args.all_findings);
     out.start();
+    if args.since_last {
+        let recorded = scope.recorded().ok_or("--since-last needs --all, --quick or --changed")?;
+        let started = Instant::now();
+        let (new, resolved) = db::since_last(&mut client, recorded)?;
+        let new = Phase { header: "New since the last run:".into(), findings: new, elapsed: started.elapsed() };
+        out.phase(&new);
+        out.resolved("Resolved since the last run:", &resolved);
+        // The summary counts what is new: the exit status says whether errors appeared.
+        return Ok(out.finish(&[new], false));
+    }
     let phases = check(&mut client, scope, &mut out)?;
     if !args.fix {
         return Ok(out.finish(&phases, true));

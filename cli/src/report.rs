@@ -15,6 +15,14 @@ pub struct Finding {
     pub details: Value,
 }
 
+impl Finding {
+    /// Accepted (motofinai.accepted_findings): shown only with
+    /// --all-findings, and never counted.
+    fn is_accepted(&self) -> bool {
+        self.details.get("accepted").is_some()
+    }
+}
+
 pub struct Fix {
     pub code: String,
     pub entity: String,
@@ -35,6 +43,8 @@ const RULE: &str = "==================================================";
 
 pub struct Output {
     verbose: bool,
+    /// List accepted findings too (--all-findings).
+    all_findings: bool,
     limit: usize,
     pub json: bool,
     /// The JSON document's extra parts, filled as the run goes.
@@ -54,8 +64,8 @@ pub fn progress(header: &str, show: bool) -> ProgressBar {
 }
 
 impl Output {
-    pub fn new(verbose: bool, limit: usize, json: bool) -> Output {
-        Output { verbose, limit, json, doc: Map::new() }
+    pub fn new(verbose: bool, limit: usize, json: bool, all_findings: bool) -> Output {
+        Output { verbose, all_findings, limit, json, doc: Map::new() }
     }
 
     fn say(&self, line: impl AsRef<str>) {
@@ -78,8 +88,9 @@ impl Output {
 
     pub fn phase(&self, phase: &Phase) {
         self.say(format!("\n{}", style(&phase.header).bold()));
-        let errors: Vec<&Finding> = phase.findings.iter().filter(|f| f.severity == "error").collect();
-        let warnings: Vec<&Finding> = phase.findings.iter().filter(|f| f.severity != "error").collect();
+        let (accepted, open): (Vec<&Finding>, Vec<&Finding>) = phase.findings.iter().partition(|f| f.is_accepted());
+        let errors: Vec<&Finding> = open.iter().copied().filter(|f| f.severity == "error").collect();
+        let warnings: Vec<&Finding> = open.iter().copied().filter(|f| f.severity != "error").collect();
         if errors.is_empty() && warnings.is_empty() {
             self.say(format!("{}", style("✓ No issues found").green()));
         }
@@ -91,9 +102,28 @@ impl Output {
             self.say(format!("{}", style(format!("⚠ {} warning(s) found:", warnings.len())).yellow()));
             self.list(&warnings);
         }
+        if !accepted.is_empty() && self.all_findings {
+            self.say(format!("◦ {} accepted finding(s), not counted:", accepted.len()));
+            self.list(&accepted);
+        } else if !accepted.is_empty() {
+            self.say(format!("  ({} accepted finding(s) not counted; --all-findings lists them)", accepted.len()));
+        }
         if self.verbose {
             self.say(format!("  ({} ms)", phase.elapsed.as_millis()));
         }
+    }
+
+    /// What a recorded run found gone (--since-last).
+    pub fn resolved(&mut self, header: &str, findings: &[Finding]) {
+        self.say(format!("\n{}", style(header).bold()));
+        if findings.is_empty() {
+            self.say("  (nothing)");
+        }
+        let listed: Vec<&Finding> = findings.iter().collect();
+        self.list(&listed);
+        let gone: Vec<Value> =
+            findings.iter().map(|f| json!({"code": f.code, "entity": f.entity, "entity_id": f.entity_id})).collect();
+        self.doc.insert("resolved".into(), Value::Array(gone));
     }
 
     fn list(&self, findings: &[&Finding]) {
@@ -154,7 +184,7 @@ impl Output {
 
     /// The closing block (or the JSON document); the number of errors.
     pub fn finish(&mut self, phases: &[Phase], hint: bool) -> usize {
-        let all: Vec<&Finding> = phases.iter().flat_map(|p| &p.findings).collect();
+        let all: Vec<&Finding> = phases.iter().flat_map(|p| &p.findings).filter(|f| !f.is_accepted()).collect();
         let errors = all.iter().filter(|f| f.severity == "error").count();
         let warnings = all.len() - errors;
         if self.json {

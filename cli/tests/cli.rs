@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 const DB: &str = "mfc_cli";
 const FIX_DB: &str = "mfc_cli_fix";
 const BLOCKED_DB: &str = "mfc_cli_blocked";
+const HISTORY_DB: &str = "mfc_cli_history";
 const NO_EXTENSION_DB: &str = "mfc_cli_noext";
 const OLD_EXTENSION_DB: &str = "mfc_cli_old";
 
@@ -56,7 +57,10 @@ fn build(db: &str, extension: bool) {
     if extension {
         psql(db, &["-c", "CREATE EXTENSION motofinai_consistency"]);
         psql(db, &["-f", fixtures.join("generator/generate.sql").to_str().unwrap()]);
-        psql(db, &["-c", "SELECT motofinai_gen.generate(2000)", "-c", "SELECT motofinai_gen.inject(1)", "-c", "ANALYZE"]);
+        psql(
+            db,
+            &["-c", "SELECT motofinai_gen.generate(2000)", "-c", "SELECT motofinai_gen.inject(1)", "-c", "ANALYZE"],
+        );
     }
 }
 
@@ -66,11 +70,19 @@ fn setup() {
         build(DB, true);
         build(FIX_DB, true);
         build(BLOCKED_DB, true);
+        build(HISTORY_DB, true);
         build(NO_EXTENSION_DB, false);
         // An installation that reports an older extension version.
         build(OLD_EXTENSION_DB, false);
-        psql(OLD_EXTENSION_DB, &["-c", "CREATE EXTENSION motofinai_consistency",
-             "-c", "UPDATE pg_extension SET extversion = '0.0.9' WHERE extname = 'motofinai_consistency'"]);
+        psql(
+            OLD_EXTENSION_DB,
+            &[
+                "-c",
+                "CREATE EXTENSION motofinai_consistency",
+                "-c",
+                "UPDATE pg_extension SET extversion = '0.0.9' WHERE extname = 'motofinai_consistency'",
+            ],
+        );
     });
 }
 
@@ -131,9 +143,12 @@ fn a_clean_loan_has_no_issues_and_exits_0() {
 fn loan_payment_and_motor_scopes_report_their_findings() {
     let mut db = client(DB);
     let mut id = |code: &str| -> i64 {
-        db.query_one("SELECT entity_id FROM motofinai_gen.expected WHERE code = $1 ORDER BY entity_id LIMIT 1", &[&code])
-            .unwrap()
-            .get(0)
+        db.query_one(
+            "SELECT entity_id FROM motofinai_gen.expected WHERE code = $1 ORDER BY entity_id LIMIT 1",
+            &[&code],
+        )
+        .unwrap()
+        .get(0)
     };
     let (loan, payment, motor) = (id("overpaid"), id("future_payment_date"), id("invalid_vin"));
     let warning_only = id("submitter_inactive");
@@ -141,15 +156,22 @@ fn loan_payment_and_motor_scopes_report_their_findings() {
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
     assert!(text.contains(&format!("Checking loan {loan}...\n✗ 1 error(s) found:\n    - Total paid (")), "{text}");
-    assert!(text.ends_with("Errors found: 1\nWarnings found: 0\n\nRun with --fix to attempt automatic fixes\n"), "{text}");
+    assert!(
+        text.ends_with("Errors found: 1\nWarnings found: 0\n\nRun with --fix to attempt automatic fixes\n"),
+        "{text}"
+    );
 
     let o = run(DB, &["--payment", &payment.to_string()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains(&format!("Checking payment {payment}...\n✗ 1 error(s) found:\n    - Payment date is in the future\n")));
+    assert!(stdout(&o).contains(&format!(
+        "Checking payment {payment}...\n✗ 1 error(s) found:\n    - Payment date is in the future\n"
+    )));
 
     let o = run(DB, &["--motor", &motor.to_string()]);
     assert_eq!(o.status.code(), Some(0), "a warning alone exits 0");
-    assert!(stdout(&o).contains(&format!("Checking motor {motor}...\n⚠ 1 warning(s) found:\n    - VIN VIN-{motor} is not a valid 17-character VIN\n")));
+    assert!(stdout(&o).contains(&format!(
+        "Checking motor {motor}...\n⚠ 1 warning(s) found:\n    - VIN VIN-{motor} is not a valid 17-character VIN\n"
+    )));
 
     let o = run(DB, &["--loan", &warning_only.to_string()]);
     assert_eq!(o.status.code(), Some(0));
@@ -165,7 +187,9 @@ fn all_runs_every_phase_and_limit_cuts_the_lists() {
     let o = run(DB, &["--all", "--limit", "2"]);
     assert_eq!(o.status.code(), Some(1));
     let text = stdout(&o);
-    for header in ["Checking system structure...", "Checking all loans...", "Checking all payments...", "Checking inventory..."] {
+    for header in
+        ["Checking system structure...", "Checking all loans...", "Checking all payments...", "Checking inventory..."]
+    {
         assert!(text.contains(&format!("\n{header}\n")), "missing {header}: {text}");
     }
     let mut db = client(DB);
@@ -174,10 +198,8 @@ fn all_runs_every_phase_and_limit_cuts_the_lists() {
     let warnings = report["warnings"].as_array().unwrap().len();
     assert!(text.contains(&format!("Errors found: {errors}\nWarnings found: {warnings}\n")), "{text}");
     // 22 loan-family errors, two listed: "... and 20 more".
-    let loans: i64 = db
-        .query_one("SELECT count(*) FROM check_loan_consistency() WHERE severity = 'error'", &[])
-        .unwrap()
-        .get(0);
+    let loans: i64 =
+        db.query_one("SELECT count(*) FROM check_loan_consistency() WHERE severity = 'error'", &[]).unwrap().get(0);
     assert!(text.contains(&format!("✗ {loans} error(s) found:\n    - ")), "{text}");
     assert!(text.contains(&format!("    ... and {} more\n", loans - 2)), "{text}");
     assert!(stderr(&o).is_empty(), "no progress output without a terminal");
@@ -235,8 +257,10 @@ fn a_database_without_the_extension_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),
-        format!("check_consistency: database \"{NO_EXTENSION_DB}\" does not have the motofinai_consistency extension \
-                 (run CREATE EXTENSION motofinai_consistency)\n")
+        format!(
+            "check_consistency: database \"{NO_EXTENSION_DB}\" does not have the motofinai_consistency extension \
+                 (run CREATE EXTENSION motofinai_consistency)\n"
+        )
     );
 }
 
@@ -245,7 +269,8 @@ fn an_older_extension_version_exits_2() {
     let o = run(OLD_EXTENSION_DB, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).starts_with("check_consistency: the motofinai_consistency extension is version 0.0.9; this command needs"),
+        stderr(&o)
+            .starts_with("check_consistency: the motofinai_consistency extension is version 0.0.9; this command needs"),
         "{}",
         stderr(&o)
     );
@@ -300,7 +325,10 @@ fn fix_round_trip() {
     let applied = text.split("\nApplied fixes:\n").nth(1).expect("applied").split("\n\n").next().unwrap();
     assert_eq!(applied.lines().count(), 3, "{text}");
     for (code, id) in &before {
-        assert!(applied.contains(&format!("[{code}] ")) && applied.contains(&format!(" {id}: ")), "{code} {id}: {applied}");
+        assert!(
+            applied.contains(&format!("[{code}] ")) && applied.contains(&format!(" {id}: ")),
+            "{code} {id}: {applied}"
+        );
     }
     assert!(text.contains("\nRe-checking after fixes...\n"), "{text}");
     assert!(fixable(&mut db).is_empty());
@@ -359,6 +387,51 @@ fn fix_blocked_loan_is_reported_and_the_others_applied() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(left, ["payment_not_applied"], "only the blocked repair is left");
+}
+
+/// --changed checks what changed since the last recorded run; --since-last
+/// prints only what is new and what was resolved; accepted findings are
+/// shown apart and never counted.
+#[test]
+fn changed_since_last_and_accepted() {
+    let mut db = client(HISTORY_DB);
+    db.batch_execute("SELECT motofinai.track_changes()").unwrap();
+    let o = run(HISTORY_DB, &["--all", "--since-last"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "the first run's errors are all new: {text}");
+    assert!(text.contains("\nNew since the last run:\n✗ "), "{text}");
+
+    // A loan broken and one repaired between runs.
+    let broken: i64 = db
+        .query_one("SELECT min(entity_id) FROM check_loan_consistency() WHERE code = 'principal_mismatch'", &[])
+        .unwrap()
+        .get(0);
+    db.batch_execute(&format!(
+        "UPDATE loans_loanapplication SET principal_amount = loan_amount - down_payment WHERE id = {broken}; \
+         UPDATE loans_loanapplication SET principal_amount = principal_amount + 7 WHERE id = 23;"
+    ))
+    .unwrap();
+    let o = run(HISTORY_DB, &["--changed", "--since-last"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    let new = text.split("New since the last run:\n").nth(1).expect("new").split("\n\n").next().unwrap();
+    assert!(new.contains("Principal (") && new.contains("does not equal loan amount"), "{text}");
+    let gone = text.split("Resolved since the last run:\n").nth(1).expect("resolved").split("\n\n").next().unwrap();
+    assert!(gone.contains("Principal ("), "the repaired loan's finding is gone: {text}");
+    let o = run(HISTORY_DB, &["--changed", "--since-last"]);
+    assert!(stdout(&o).contains("New since the last run:\n✓ No issues found"), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(0));
+
+    // Accepted: listed apart, not counted.
+    db.batch_execute("SELECT motofinai.accept_finding('principal_mismatch', 'loan', 23, 'promo rounding')").unwrap();
+    let o = run(HISTORY_DB, &["--loan", "23"]);
+    let text = stdout(&o);
+    assert!(text.contains("(1 accepted finding(s) not counted; --all-findings lists them)"), "{text}");
+    assert!(text.contains("Errors found: 0\n"), "{text}");
+    let o = run(HISTORY_DB, &["--loan", "23", "--all-findings"]);
+    assert!(stdout(&o).contains("◦ 1 accepted finding(s), not counted:"), "{}", stdout(&o));
+    let o = run(HISTORY_DB, &["--loan", "23", "--since-last"]);
+    assert_eq!(o.status.code(), Some(2), "--since-last needs a recorded scope");
 }
 
 /// Not the command, but the server it reports on: run_check() records a run
