@@ -32,7 +32,9 @@ CREATE TABLE gen_cols (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (a *
                        ident int GENERATED ALWAYS AS IDENTITY);
 INSERT INTO gen_cols (id, a) VALUES (1, 1);
 SELECT motofinai.enable_versioning('gen_cols');
-CREATE TABLE "Ho""stile; tab --" ("I d" int PRIMARY KEY, "ü ñ" text);
+-- Hostile column names must exist already (enable_versioning adds plain ones only).
+CREATE TABLE "Ho""stile; tab --" ("I d" int PRIMARY KEY, "ü ñ" text, "ver""sion" integer NOT NULL DEFAULT 1,
+                                  "mod ified; --" timestamptz NOT NULL DEFAULT now());
 INSERT INTO "Ho""stile; tab --" VALUES (1, 'x');
 SELECT motofinai.enable_versioning('"Ho""stile; tab --"', 'ver"sion', 'mod ified; --');
 CREATE TABLE rls_tab (id int PRIMARY KEY, v int);
