@@ -192,6 +192,7 @@ class ConsistencyAdmin(admin.ModelAdmin):
         if findings:
             for f in findings.data.rows:
                 self._annotate(f, links, accept_allowed)
+            self._loans_of_installments(using, findings.data.rows, links)
         query = {k: v for k, v in (("scope", scope), ("severity", filters.severity), ("code", filters.code),
                                    ("entity", filters.entity), ("new", "1" if filters.new else ""),
                                    ("accepted", filters.accepted if filters.accepted != "hide" else "")) if v}
@@ -228,6 +229,18 @@ class ConsistencyAdmin(admin.ModelAdmin):
         if accept_allowed:
             f["accept_query"] = urlencode({k: v for k, v in (("code", f["code"]), ("entity", f["entity"]),
                                                              ("entity_id", f["entity_id"])) if v is not None})
+
+    def _loans_of_installments(self, using, rows, links):
+        """An installment's finding links to its loan too: details.loan_id, else
+        (a history view without details) the installment's row."""
+        missing = [f["entity_id"] for f in rows if f["entity"] == "schedule" and f["entity_id"] and not f["loan_id"]]
+        if not missing:
+            return
+        result = dashboard.panel(using, dashboard.loans_of_installments, using, missing)
+        for f in rows:
+            if f["entity"] == "schedule" and not f["loan_id"] and f["entity_id"] in (result.data or {}):
+                f["loan_id"] = result.data[f["entity_id"]]
+                f["loan_link"] = links.entity("loan", f["loan_id"])
 
     def _repairs_context(self, request, context, using, feats, scope, links, apply_result, plan_loans):
         if not feats.history:

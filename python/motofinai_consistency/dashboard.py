@@ -403,6 +403,13 @@ def fixable_loans(using, feats, scope):
     return sorted(r["loan"] for r in rows if r["loan"] is not None)
 
 
+def loans_of_installments(using, ids):
+    """{installment id: its loan id}."""
+    schedule = connections[using].ops.quote_name(tables_schema(using)) + ".loans_paymentschedule"
+    return {r["id"]: r["loan"] for r in fetch_dicts(
+        f"SELECT id, loan_application_id AS loan FROM {schedule} WHERE id = ANY (%s)", [list(ids)], using)}
+
+
 def plan(using, loans):
     """fix_consistency's dry run for these loans, in order."""
     return _fix(using, loans, apply=False)
