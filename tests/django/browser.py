@@ -175,7 +175,7 @@ class Chromium:
         return Path(path)
 
 
-class TestServer:
+class LiveServer:
     """Django in a thread, on 127.0.0.1:<free port>, with the static files served."""
 
     def __init__(self):
