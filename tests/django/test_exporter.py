@@ -194,6 +194,7 @@ class SqlExporterFileTests(WithActivity):
                 self.assertRegex("sql_" + q["name"], METRIC_NAME)
                 spec = self.spec[q["name"]]
                 self.assertEqual(q["query"], spec["query"])
+                self.assertNotIn("{{", q["query"] + q["help"])  # the exporter would take it for a variable
                 self.assertEqual(q["labels"], [c for c, u in declared(spec) if u == "LABEL"])
                 self.assertEqual(q["values"], [c for c, u in declared(spec) if u != "LABEL"])
                 # zero rows is a failed query there unless allowed: only the one-row query may not
