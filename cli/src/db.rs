@@ -98,7 +98,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn server(e: postgres::Error) -> String {
+pub fn server(e: postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("server error {}: {}", db.code().code(), db.message()),
         None => chain(&e),

@@ -5,6 +5,7 @@
 //! connection or server failure.
 
 mod db;
+mod html;
 mod report;
 mod tls;
 
@@ -55,6 +56,9 @@ struct Args {
     /// List accepted findings too (marked; they never count)
     #[arg(long)]
     all_findings: bool,
+    /// Also write a self-contained HTML report (summary, 30-day trend chart, findings) to FILE
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
     /// Every finding with its code and details, and timings per phase
     #[arg(short, long)]
     verbose: bool,
@@ -183,6 +187,9 @@ fn run(args: &Args) -> Result<usize, String> {
         return Ok(out.finish(&[new], false));
     }
     let phases = check(&mut client, scope, &mut out)?;
+    if let Some(path) = &args.html {
+        write_html(&mut client, path, scope, &phases)?;
+    }
     if !args.fix {
         return Ok(out.finish(&phases, true));
     }
@@ -220,6 +227,23 @@ fn check(client: &mut postgres::Client, scope: Scope, out: &mut Output) -> Resul
         phases.push(phase);
     }
     Ok(phases)
+}
+
+/// The HTML report of a run, with the trend of its history scope.
+fn write_html(
+    client: &mut postgres::Client,
+    path: &std::path::Path,
+    scope: Scope,
+    phases: &[Phase],
+) -> Result<(), String> {
+    let history = if matches!(scope, Scope::Quick) { "quick" } else { "system" };
+    let trend = html::trend(client, history)?;
+    let row = client
+        .query_one("SELECT current_database()::text, to_char(now(), 'YYYY-MM-DD HH24:MI TZ')", &[])
+        .map_err(|e| e.to_string())?;
+    let name = scope.recorded().unwrap_or("entity");
+    let page = html::report(row.get(0), row.get(1), name, phases, trend.as_ref());
+    std::fs::write(path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Ask on the terminal; without one, never apply.

@@ -14,6 +14,7 @@ const DB: &str = "mfc_cli";
 const FIX_DB: &str = "mfc_cli_fix";
 const BLOCKED_DB: &str = "mfc_cli_blocked";
 const HISTORY_DB: &str = "mfc_cli_history";
+const HTML_DB: &str = "mfc_cli_html";
 const NO_EXTENSION_DB: &str = "mfc_cli_noext";
 const OLD_EXTENSION_DB: &str = "mfc_cli_old";
 
@@ -71,6 +72,7 @@ fn setup() {
         build(FIX_DB, true);
         build(BLOCKED_DB, true);
         build(HISTORY_DB, true);
+        build(HTML_DB, true);
         build(NO_EXTENSION_DB, false);
         // An installation that reports an older extension version.
         build(OLD_EXTENSION_DB, false);
@@ -432,6 +434,33 @@ fn changed_since_last_and_accepted() {
     assert!(stdout(&o).contains("◦ 1 accepted finding(s), not counted:"), "{}", stdout(&o));
     let o = run(HISTORY_DB, &["--loan", "23", "--since-last"]);
     assert_eq!(o.status.code(), Some(2), "--since-last needs a recorded scope");
+}
+
+/// --html writes one self-contained file: the summary, the trend chart as
+/// inline SVG (a bar for today's run), the findings table; no script, no
+/// external resource.
+#[test]
+fn html_report_is_self_contained() {
+    let mut db = client(HTML_DB);
+    db.batch_execute("SELECT motofinai.run_check('system')").unwrap();
+    let file = std::env::temp_dir().join(format!("mfc-report-{}.html", std::process::id()));
+    let o = run(HTML_DB, &["--all", "--html", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&file).expect("the report was written");
+    std::fs::remove_file(&file).ok();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("<svg id=\"trend-chart\""), "the chart");
+    assert!(page.contains("<rect class=\"bar bar-error\""), "today's errors as a bar");
+    assert!(page.contains("<table id=\"findings-table\">"), "the findings");
+    assert!(page.contains("<th scope=\"col\">Severity</th>"), "table headers for screen readers");
+    assert!(!page.contains("<script"), "no script");
+    let external = page.matches("http").count();
+    assert_eq!(external, page.matches("http://www.w3.org/2000/svg").count(), "no external resource");
+    let rows = page.matches("<tr class=\"finding ").count();
+    let text = stdout(&o);
+    let errors: usize = text.split("Errors found: ").nth(1).unwrap().lines().next().unwrap().parse().unwrap();
+    let warnings: usize = text.split("Warnings found: ").nth(1).unwrap().lines().next().unwrap().parse().unwrap();
+    assert!(rows >= errors + warnings, "every finding is in the table ({rows} rows)");
 }
 
 /// Not the command, but the server it reports on: run_check() records a run
