@@ -246,17 +246,15 @@ def findings_source(feats, scope):
              last AS (SELECT r.id, r.findings FROM motofinai.check_runs r WHERE r.id = (SELECT max(id) FROM runs)),
              prev AS (SELECT r.id, r.findings FROM motofinai.check_runs r
                        WHERE r.id = (SELECT min(id) FROM runs) AND (SELECT count(*) FROM runs) = 2),
-             seen AS (SELECT DISTINCT e ->> 'code' AS code, e ->> 'entity' AS entity,
-                             (e ->> 'entity_id')::bigint AS entity_id
+             seen AS (SELECT concat_ws('|', e ->> 'code', e ->> 'entity', e ->> 'entity_id') AS finding
                         FROM prev CROSS JOIN LATERAL jsonb_array_elements(prev.findings) e),
              f AS (SELECT e ->> 'severity' AS severity, e ->> 'code' AS code, e ->> 'entity' AS entity,
                           (e ->> 'entity_id')::bigint AS entity_id, e ->> 'message' AS message, e -> 'details' AS details
                      FROM last CROSS JOIN LATERAL jsonb_array_elements(last.findings) e)
         SELECT f.severity, f.code, f.entity, f.entity_id, NULL::text AS subject, f.message, f.details,
                NULL::timestamptz AS first_seen_at,
-               EXISTS (SELECT FROM prev) AND NOT EXISTS (
-                   SELECT FROM seen s WHERE s.code = f.code AND s.entity = f.entity
-                      AND s.entity_id IS NOT DISTINCT FROM f.entity_id) AS new,
+               EXISTS (SELECT FROM prev) AND concat_ws('|', f.code, f.entity, f.entity_id::text)
+                   NOT IN (SELECT finding FROM seen) AS new,   -- a hashed subplan, whatever the estimates
                {accepted} AS accepted
           FROM f""", [scope])
 
