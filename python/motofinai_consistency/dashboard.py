@@ -184,10 +184,15 @@ def trends(using, feats, scope):
         return Panel(note=NOT_AVAILABLE)
     today = fetch_dicts("SELECT current_date AS today", using=using)[0]["today"]
     days = [today - timedelta(days=TREND_DAYS - 1 - i) for i in range(TREND_DAYS)]
-    run_days = {r["day"] for r in fetch_dicts("""
+    # With the history view, an incremental run ('changed') is part of 'system';
+    # without it, only full runs tell what was open (an incremental run's
+    # findings are those of the loans it checked).
+    of_scope = ("CASE scope WHEN 'changed' THEN 'system' ELSE scope END" if "finding_trends" in feats.relations
+                else "scope")
+    run_days = {r["day"] for r in fetch_dicts(f"""
         SELECT DISTINCT finished_at::date AS day FROM motofinai.check_runs
-         WHERE CASE scope WHEN 'changed' THEN 'system' ELSE scope END = %s
-           AND finished_at >= %s::date AND finished_at < %s::date + 1""", [scope, days[0], today], using)}
+         WHERE {of_scope} = %s AND finished_at >= %s::date AND finished_at < %s::date + 1""",
+                                              [scope, days[0], today], using)}
     counts, new, resolved = {}, None, None
     if "finding_trends" in feats.relations:
         cols = select_list(feats, "finding_trends", [("new", "bigint"), ("resolved", "bigint")])
@@ -206,7 +211,7 @@ def trends(using, feats, scope):
         rows = fetch_dicts("""
             WITH last AS (
                 SELECT DISTINCT ON (finished_at::date) id, finished_at::date AS day FROM motofinai.check_runs
-                 WHERE CASE scope WHEN 'changed' THEN 'system' ELSE scope END = %s
+                 WHERE scope = %s
                    AND finished_at >= %s::date AND finished_at < %s::date + 1
                  ORDER BY finished_at::date, id DESC)
             SELECT last.day, e ->> 'code' AS code, e ->> 'severity' AS severity, count(*) AS findings
@@ -231,8 +236,9 @@ def findings_source(feats, scope):
     if "current_findings" in feats.relations:
         return (f"SELECT {select_list(feats, 'current_findings', FINDING_COLUMNS)} "
                 "FROM motofinai.current_findings WHERE scope = %s", [scope])
-    # The latest run's findings; new: not in the run before (same scope, by
-    # code, entity and id); accepted: what the check said (details.accepted),
+    # The latest full run's findings ('system' or 'quick': an incremental run
+    # has only its loans'); new: not in the run before (same scope, by code,
+    # entity and id); accepted: what the check said (details.accepted),
     # or a matching row of accepted_findings.
     accepted = "coalesce((f.details ? 'accepted'), false)"
     if "accepted_findings" in feats.relations:
@@ -240,8 +246,7 @@ def findings_source(feats, scope):
                      "AND a.entity = f.entity AND (a.entity_id IS NULL OR a.entity_id = f.entity_id) "
                      "AND (a.until IS NULL OR a.until > now()))")
     return (f"""
-        WITH runs AS (SELECT id FROM motofinai.check_runs
-                       WHERE CASE scope WHEN 'changed' THEN 'system' ELSE scope END = %s
+        WITH runs AS (SELECT id FROM motofinai.check_runs WHERE scope = %s
                        ORDER BY id DESC LIMIT 2),
              last AS (SELECT r.id, r.findings FROM motofinai.check_runs r WHERE r.id = (SELECT max(id) FROM runs)),
              prev AS (SELECT r.id, r.findings FROM motofinai.check_runs r
@@ -355,13 +360,13 @@ def all_findings(using, feats, scope):
 
 def mark_new(using, feats, scope, found):
     """For the command's report: mark each finding of this run ``new`` when the
-    latest recorded run of ``scope`` did not have it (by code, entity and id), and
+    latest recorded full run of ``scope`` ('system' or 'quick') did not have it (by code, entity and id), and
     ``accepted`` when the check says so (details.accepted). Returns the id of the
     run compared with, or None."""
     last = None
     if feats.history and scope:
         last = fetch_dicts("SELECT max(id) AS id FROM motofinai.check_runs "
-                           "WHERE CASE scope WHEN 'changed' THEN 'system' ELSE scope END = %s", [scope], using)[0]["id"]
+                           "WHERE scope = %s", [scope], using)[0]["id"]
     previous = set()
     if last is not None:
         previous = {(r["code"], r["entity"], r["entity_id"]) for r in fetch_dicts("""
