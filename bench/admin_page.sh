@@ -6,7 +6,8 @@
 # (the same findings, dated day by day), then the injections and today's
 # recorded full check (so the last run has new and resolved findings).
 # Each view is timed through Django's test client, in process (URL routing,
-# middleware, every query, the templates): median of 5 after a warm-up;
+# middleware, every query, the templates): median of 5 after a warm-up, and
+# the part of it spent in SQL (the queries as Django timed them);
 # bench/admin_page.py. The dry run (on demand) and the report are timed apart.
 # Django 5.2 and psycopg2 (tests/django/requirements/dj52-psycopg2.txt), the
 # package from the working tree.
