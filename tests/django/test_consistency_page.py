@@ -11,6 +11,7 @@ injected findings are the new ones."""
 import math
 
 import pytest
+from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.test import Client, override_settings
 from django.urls import reverse
@@ -406,6 +407,17 @@ def test_without_check_history_the_panels_say_so(history, superuser, monkeypatch
     assert "Current findings: history not available in this extension version." in text
     assert "findings-table" not in page.ids and "trend-chart" not in page.ids and "accepted" not in page.ids
     assert "conflict-tables" in page.ids, "the conflicts do not need the history"
+
+
+def test_a_database_without_the_extension_says_so(superuser, monkeypatch):
+    from motofinai_consistency import admin_page
+
+    monkeypatch.setattr(admin_page.ConsistencyAdmin, "using", "noext")
+    r = superuser.get(PAGE)
+    assert r.status_code == 200
+    page = Page(r.content.decode())
+    assert "no-extension" in page.ids and f'database "{settings.DB}_noext"' in page.html
+    assert "findings-table" not in page.ids and "conflict-tables" not in page.ids
 
 
 def test_without_the_history_views_the_page_reads_check_runs_alike(history, superuser, monkeypatch):
