@@ -80,8 +80,7 @@ class Chromium:
             self.call(f"{domain}.enable", session=True)
         self.call("Emulation.setDeviceMetricsOverride",
                   {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False}, session=True)
-        self.call("Emulation.setEmulatedMedia",
-                  {"features": [{"name": "prefers-color-scheme", "value": "light"}]}, session=True)
+        self.color_scheme("light")
         return self
 
     def __exit__(self, *exc):
@@ -140,6 +139,11 @@ class Chromium:
         return self._wait(lambda m: m.get("method") == method, timeout or self.timeout)
 
     # --- what the tests use ---------------------------------------------------
+
+    def color_scheme(self, scheme):
+        """prefers-color-scheme: "light" or "dark" (the admin follows it)."""
+        self.call("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+                  session=True)
 
     def set_cookie(self, name, value, url):
         self.call("Network.setCookie", {"name": name, "value": value, "url": url}, session=True)

@@ -3,7 +3,8 @@ headless Chromium (browser.py) loads the page from a test server and the
 report from disk, and the test reads the rendered DOM: the trend chart's bars
 for a known history, the findings table, and basic accessibility (table
 headers and captions, labelled form controls, text contrast of at least
-4.5:1, 3:1 for large text, computed from the rendered colours). Screenshots
+4.5:1, 3:1 for large text, computed from the rendered colours, in the
+admin's light and dark themes). Screenshots
 are kept under results/browser/ (git-ignored; MF_DJANGO_ARTIFACTS moves it).
 
 The known history: check runs written into motofinai.check_runs by hand, on
@@ -210,6 +211,12 @@ def test_the_page_in_chromium(history, tmp_path):
         assert browser.evaluate("document.getElementById('full-check-status').dataset.state") == "fresh"
         check_accessibility(browser, "the page")
         browser.screenshot(ARTIFACTS / "consistency-page.png")
+        # the admin's dark theme (it follows the system's): the page's colours follow it
+        browser.color_scheme("dark")
+        assert browser.goto(server.url + PAGE) == 200
+        check_accessibility(browser, "the page, dark")
+        browser.screenshot(ARTIFACTS / "consistency-page-dark.png", full_page=False)
+        browser.color_scheme("light")
         # a filter through the form, as a person would
         browser.evaluate("document.getElementById('id_code').value = 'overdue'")
         browser.evaluate("document.getElementById('findings-filters').submit()")
