@@ -14,6 +14,7 @@ thread, on 127.0.0.1 and a free port, against the same databases as the
 tests.
 """
 import base64
+import fcntl
 import json
 import os
 import select
@@ -58,19 +59,16 @@ class Chromium:
         profile = tempfile.mkdtemp(prefix="profile-", dir=self.workdir)   # a new, empty profile
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
+        to_child_r, from_child_w = (self._high_fd(fd) for fd in (to_child_r, from_child_w))
 
-        def fds():  # in the child: the pipes as fd 3 and 4
-            r, w = os.dup(to_child_r), os.dup(from_child_w)
-            os.dup2(r, 3)
-            os.dup2(w, 4)
-            os.set_inheritable(3, True)
-            os.set_inheritable(4, True)
-
+        # The pipes become the child's fd 3 and 4 through bash's redirections (dash takes
+        # one-digit fds only; no preexec_fn: the test server's threads are running).
+        move = f'exec "$0" "$@" 3<&{to_child_r} 4>&{from_child_w} {to_child_r}<&- {from_child_w}>&-'
         self.log_path = self.workdir / "chromium.log"
         self.process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--window-size={self.width},{self.height}",
-             "about:blank"],
-            preexec_fn=fds, close_fds=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            ["/bin/bash", "-c", move, CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
+             f"--window-size={self.width},{self.height}", "about:blank"],
+            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(self.log_path, "wb"))
         os.close(to_child_r)
         os.close(from_child_w)
@@ -82,6 +80,14 @@ class Chromium:
                   {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False}, session=True)
         self.color_scheme("light")
         return self
+
+    @staticmethod
+    def _high_fd(fd):
+        """The same pipe end on a number above 9, so the child's redirections to 3
+        and 4 never overwrite it."""
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.close(fd)
+        return high
 
     def __exit__(self, *exc):
         try:
