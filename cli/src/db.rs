@@ -49,7 +49,7 @@ pub fn connect(url: Option<&str>) -> Result<Client, String> {
         }
         tls::Plan::Tls { config: tls_config, required, roots } => {
             config.ssl_mode(if required { SslMode::Require } else { SslMode::Prefer });
-            config.connect(MakeRustlsConnect::new(tls_config)).map_err(|e| failed(e, roots.as_deref()))
+            config.connect(MakeRustlsConnect::new(*tls_config)).map_err(|e| failed(e, roots.as_deref()))
         }
     }
 }

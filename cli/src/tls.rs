@@ -139,7 +139,7 @@ pub enum Plan {
     Plain,
     /// TLS, with this client configuration; `required`: fail if the
     /// server does not offer it. `roots` names the CAs for messages.
-    Tls { config: ClientConfig, required: bool, roots: Option<String> },
+    Tls { config: Box<ClientConfig>, required: bool, roots: Option<String> },
 }
 
 /// Decide and build the TLS configuration for `settings`; `unix_only`: every
@@ -191,7 +191,7 @@ pub fn plan(settings: &Settings, unix_only: bool) -> Result<Plan, String> {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(Unchecked(provider))).with_no_client_auth();
         (config, None)
     };
-    Ok(Plan::Tls { config, required: settings.mode != SslMode::Prefer, roots })
+    Ok(Plan::Tls { config: Box::new(config), required: settings.mode != SslMode::Prefer, roots })
 }
 
 /// Why a TLS connection failed, in words, for the error message.
