@@ -80,7 +80,7 @@ pg_venv() { local v="MFC_PG$1_VENV"; echo "${!v:-/opt/motofinai-pg$1}"; }
 pg_wheel() { local v="PG$1_WHEEL"; echo "${!v}"; }
 pg_home() { # pg_home MAJOR: the wheel's installation directory (empty if not installed)
     local d="PG$1_DIR"
-    ls -d "$(pg_venv "$1")"/lib/python3*/site-packages/"${!d}" 2>/dev/null | head -1
+    ls -d "$(pg_venv "$1")"/lib/python3*/site-packages/"${!d}" 2>/dev/null | head -1 || true
 }
 pg18_home() { pg_home 18; }
 
