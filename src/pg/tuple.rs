@@ -72,10 +72,23 @@ impl IntKind {
 }
 
 /// The live attributes of a tuple descriptor (`TupleDescAttr` over `natts`).
+/// The one place where the supported majors differ in code: from PostgreSQL
+/// 18 the descriptor holds `natts` `CompactAttribute`s first and the full
+/// attributes after them (tupdesc.h's `TupleDescAttr`).
 fn attributes<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    #[cfg(not(feature = "pg18"))]
     // SAFETY: `desc` is a relation's or a trigger's valid descriptor, which
     // outlives the call it was handed to; `attrs` has `natts` entries.
-    unsafe { (*desc).attrs.as_slice((*desc).natts as usize) }
+    unsafe {
+        (*desc).attrs.as_slice((*desc).natts as usize)
+    }
+    #[cfg(feature = "pg18")]
+    // SAFETY: as above; in PostgreSQL 18 the `natts` FormData_pg_attribute
+    // entries follow the `natts` entries of `compact_attrs`.
+    unsafe {
+        let natts = (*desc).natts as usize;
+        std::slice::from_raw_parts((*desc).compact_attrs.as_ptr().add(natts).cast(), natts)
+    }
 }
 
 /// `NameStr` of an attribute (c.h).
