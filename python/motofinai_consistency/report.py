@@ -16,7 +16,19 @@ class Phase:
     ms: int = 0
 
     def of(self, errors):
-        return [f for f in self.findings if (f["severity"] == "error") == errors]
+        return [f for f in self.open() if (f["severity"] == "error") == errors]
+
+    def open(self):
+        """The findings that count: accepted ones (details.accepted) never do."""
+        return [f for f in self.findings if not is_accepted(f)]
+
+    def accepted(self):
+        return [f for f in self.findings if is_accepted(f)]
+
+
+def is_accepted(finding):
+    details = finding.get("details")
+    return isinstance(details, dict) and "accepted" in details
 
 
 def timed_phase(header, run):
@@ -42,6 +54,7 @@ class Report:
     verbose: bool = False
     limit: int = 20
     as_json: bool = False
+    all_findings: bool = False  # list accepted findings too (--all-findings)
     doc: dict = field(default_factory=dict)  # the JSON document's extra parts
 
     def say(self, line, style_func=None):
@@ -67,8 +80,22 @@ class Report:
         if warnings:
             self.say(f"  ⚠ {len(warnings)} warning(s) found:", self.style.WARNING)
             self._list(warnings)
+        accepted = phase.accepted()
+        if accepted and self.all_findings:
+            self.say(f"  ◦ {len(accepted)} accepted finding(s), not counted:")
+            self._list(accepted)
+        elif accepted:
+            self.say(f"  ({len(accepted)} accepted finding(s) not counted; --all-findings lists them)")
         if self.verbose:
             self.say(f"  ({phase.ms} ms)")
+
+    def resolved(self, header, findings):
+        """What a recorded run found gone (--since-last)."""
+        self.say(f"\n{header}", self.style.MIGRATE_HEADING)
+        if not findings:
+            self.say("  (nothing)")
+        self._list(findings)
+        self.doc["resolved"] = [{k: f[k] for k in ("code", "entity", "entity_id")} for f in findings]
 
     def _list(self, findings):
         for f in findings[:self.limit]:
@@ -102,7 +129,7 @@ class Report:
 
     def finish(self, phases, hint):
         """The closing block (or the JSON document); returns the number of errors."""
-        found = [f for p in phases for f in p.findings]
+        found = [f for p in phases for f in p.open()]
         errors = sum(1 for f in found if f["severity"] == "error")
         warnings = len(found) - errors
         if self.as_json:

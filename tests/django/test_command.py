@@ -215,3 +215,34 @@ def test_fix_rows_are_read_by_name_and_a_note_is_printed():
                      "\nBlocked fixes (not applied):", "    - [payment_not_applied] schedule 9: status: due → paid",
                      "    ! loan 3 changed meanwhile; run the check again"]
     assert report.doc["applied_fixes"][1]["note"].startswith("loan 3")
+
+
+def test_changed_since_last_and_accepted():
+    """--changed, --since-last and accepted findings, as the Rust command
+    (cli.rs: changed_since_last_and_accepted); on the --fix copy, put back after."""
+    def sql(statement):
+        with connections["fix"].cursor() as cur:
+            cur.execute(statement)
+
+    sql("SELECT motofinai.track_changes()")
+    try:
+        manage("--all", "--since-last", database="fix")
+        again = manage("--all", "--since-last", database="fix")
+        assert "\nNew since the last run:\n  ✓ No issues found\n" in again.stdout, again.stdout
+        assert again.returncode == 0
+        sql("UPDATE loans_loanapplication SET principal_amount = principal_amount + 7 WHERE id = 23")
+        changed = manage("--changed", "--since-last", database="fix")
+        assert changed.returncode == 1, changed.stdout
+        new = changed.stdout.split("New since the last run:\n")[1].split("\n\n")[0]
+        assert "does not equal loan amount" in new, changed.stdout
+        assert "Resolved since the last run:\n" in changed.stdout
+        sql("SELECT motofinai.accept_finding('principal_mismatch', 'loan', 23, 'promo rounding')")
+        shown = manage("--loan", "23", database="fix")
+        assert "(1 accepted finding(s) not counted; --all-findings lists them)" in shown.stdout, shown.stdout
+        assert "Errors found: 0\n" in shown.stdout
+        assert "◦ 1 accepted finding(s), not counted:" in manage("--loan", "23", "--all-findings", database="fix").stdout
+        assert manage("--loan", "23", "--since-last", database="fix").returncode == 2
+    finally:
+        sql("SELECT motofinai.unaccept_finding('principal_mismatch', 'loan', 23)")
+        sql("UPDATE loans_loanapplication SET principal_amount = principal_amount - 7 WHERE id = 23")
+        sql("SELECT motofinai.track_changes(false)")

@@ -1,9 +1,11 @@
 """``manage.py check_consistency``: the seed's command, run by the extension.
 
 Same flags and output as the seed (and as the Rust ``check_consistency``),
-plus ``--json``, ``--yes``, ``--limit`` and ``--html FILE`` (the findings,
+plus ``--json``, ``--yes``, ``--limit``, ``--html FILE`` (the findings,
 with the check history's summary and trend chart, as one self-contained
-HTML file). Exit status: 0 no errors
+HTML file), ``--changed`` (an incremental, recorded run), ``--since-last``
+(record a run; print what is new and what was resolved) and
+``--all-findings`` (accepted findings too; they never count). Exit status: 0 no errors
 (warnings allowed), 1 errors found, 2 usage error, unreachable server,
 a database without the extension (or an older one), or a server error.
 """
@@ -22,7 +24,11 @@ from ...db import fetch_dicts
 from ...report import Report, timed_phase
 
 # The check history's scope a command scope's findings compare with.
-HISTORY_SCOPES = {"all": "system", "quick": "quick"}
+HISTORY_SCOPES = {"all": "system", "quick": "quick", "changed": "system"}
+# run_check's scope for a recorded run.
+RECORDED = {"all": "system", "quick": "quick", "changed": "changed"}
+CHANGED_SQL = ("SELECT f.* FROM jsonb_to_recordset((SELECT findings FROM motofinai.run_check('changed'))) "
+               "AS f(severity text, code text, entity text, entity_id bigint, message text, details jsonb)")
 
 ANSWERS_YES = ("y", "yes")
 
@@ -51,6 +57,11 @@ class Command(BaseCommand):
         scope.add_argument("--motor", type=int, metavar="ID", help="Check consistency of a specific motor")
         scope.add_argument("--all", action="store_true", help="Run full system consistency check")
         scope.add_argument("--quick", action="store_true", help="Quick check (the default without a scope)")
+        scope.add_argument("--changed", action="store_true",
+                           help="An incremental run: the loans changed since the last run (recorded)")
+        parser.add_argument("--since-last", action="store_true",
+                            help="Record the run; print only what is new and what was resolved (--all, --quick, --changed)")
+        parser.add_argument("--all-findings", action="store_true", help="List accepted findings too (never counted)")
         parser.add_argument("--verbose", action="store_true",
                             help="Show every finding with its code and details, and timings")
         parser.add_argument("--fix", action="store_true",
@@ -88,14 +99,18 @@ class Command(BaseCommand):
 
     def run(self, options):
         self.require_extension()
-        scope, entity_id = next(((s, options[s]) for s in ("loan", "payment", "motor") if options[s] is not None),
-                                ("all" if options["all"] else "quick", None))
-        out = Report(self.stdout.write, self.style, options["verbose"], options["limit"], options["json"])
+        scope, entity_id = self.scope_of(options)
+        out = Report(self.stdout.write, self.style, options["verbose"], options["limit"], options["json"],
+                     options["all_findings"])
         out.start()
+        if options["since_last"]:
+            if scope not in RECORDED:
+                raise CommandError("--since-last needs --all, --quick or --changed", returncode=2)
+            return self.since_last(RECORDED[scope], out)
         checked = self.check(scope, entity_id, out)
         if not options["fix"]:
             return out.finish(checked, hint=True)
-        fix_scope = {"all": "system"}.get(scope, scope)
+        fix_scope = {"all": "system", "changed": "system"}.get(scope, scope)
         planned = self.fixes(fix_scope, entity_id, apply=False)
         applicable = out.fixes("Planned fixes:", planned)
         if not applicable:
@@ -125,8 +140,36 @@ class Command(BaseCommand):
                                f"{REQUIRED_EXTENSION_VERSION} or later (run ALTER EXTENSION motofinai_consistency "
                                "UPDATE)", returncode=2)
 
+    @staticmethod
+    def scope_of(options):
+        return next(((s, options[s]) for s in ("loan", "payment", "motor") if options[s] is not None),
+                    ("all" if options["all"] else "changed" if options["changed"] else "quick", None))
+
+    def since_last(self, recorded, out):
+        """Record a run; its new findings as the phase, then what it found resolved."""
+        with transaction.atomic(using=self.database):
+            run = fetch_dicts("SELECT id FROM motofinai.run_check(%s)", [recorded], self.database)[0]["id"]
+            new = timed_phase("New since the last run:", lambda: fetch_dicts(
+                "SELECT f.severity, f.code, f.entity, f.entity_id, f.message, f.details "
+                "FROM motofinai.check_runs r, jsonb_to_recordset(r.findings) "
+                "AS f(severity text, code text, entity text, entity_id bigint, message text, details jsonb) "
+                "WHERE r.id = %s AND EXISTS (SELECT FROM motofinai.finding_history h WHERE h.first_run = r.id "
+                "AND h.code = f.code AND h.entity = f.entity AND h.entity_id IS NOT DISTINCT FROM f.entity_id)",
+                [run], self.database))
+            resolved = fetch_dicts("SELECT severity, code, entity, entity_id, message, '{}'::jsonb AS details "
+                                   "FROM motofinai.finding_history WHERE resolved_run = %s "
+                                   "ORDER BY severity, code, entity_id", [run], self.database)
+        out.phase(new)
+        out.resolved("Resolved since the last run:", resolved)
+        return out.finish([new], hint=False)
+
     def check(self, scope, entity_id, out):
         done = []
+        if scope == "changed":
+            done.append(timed_phase("Checking changed loans...", lambda: fetch_dicts(CHANGED_SQL, [], self.database)))
+            out.phase(done[-1])
+            self.last_phases = done
+            return done
         for header, check_scope, check_id in phases(scope, entity_id):
             done.append(timed_phase(header, lambda: findings(check_scope, check_id, self.database)))
             out.phase(done[-1])
@@ -149,8 +192,7 @@ class Command(BaseCommand):
         summary and chart (docs/django.md, "The HTML report")."""
         from ... import dashboard, html_report
 
-        scope, entity_id = next(((s, options[s]) for s in ("loan", "payment", "motor") if options[s] is not None),
-                                ("all" if options["all"] else "quick", None))
+        scope, entity_id = self.scope_of(options)
         history = HISTORY_SCOPES.get(scope)
         feats = dashboard.features(self.database)
         found = [dict(f) for p in self.last_phases for f in p.findings]
