@@ -137,26 +137,16 @@ set -e
 
 # The standalone test scripts against the main cluster: each prints its
 # result line and fails with a non-zero status.
-postgres_exporter_binary() { # the Debian package's binary, unpacked (its service is not wanted)
-    local dir="$WORK/exporter"
-    if [ ! -x "$dir/usr/bin/prometheus-postgres-exporter" ]; then
+debian_binary() { # debian_binary PACKAGE: the Debian package's binary, unpacked (its service is not wanted)
+    local dir="$WORK/$1"
+    if [ ! -x "$dir/usr/bin/$1" ]; then
         as_root rm -rf "$dir" && mkdir -p "$dir"
-        (cd "$dir" && apt-get download -qq prometheus-postgres-exporter >/dev/null 2>&1 \
-            && dpkg-deb -x prometheus-postgres-exporter_*.deb .) || true
+        (cd "$dir" && apt-get download -qq "$1" >/dev/null 2>&1 && dpkg-deb -x "$1"_*.deb .) || true
     fi
-    [ -x "$dir/usr/bin/prometheus-postgres-exporter" ] && echo "$dir/usr/bin/prometheus-postgres-exporter"
+    [ -x "$dir/usr/bin/$1" ] && echo "$dir/usr/bin/$1"
 }
-export POSTGRES_EXPORTER="${POSTGRES_EXPORTER:-$(postgres_exporter_binary || true)}"
-sql_exporter_binary() { # the same for justwatchcom's sql_exporter (Debian's prometheus-sql-exporter)
-    local dir="$WORK/sql-exporter"
-    if [ ! -x "$dir/usr/bin/prometheus-sql-exporter" ]; then
-        as_root rm -rf "$dir" && mkdir -p "$dir"
-        (cd "$dir" && apt-get download -qq prometheus-sql-exporter >/dev/null 2>&1 \
-            && dpkg-deb -x prometheus-sql-exporter_*.deb .) || true
-    fi
-    [ -x "$dir/usr/bin/prometheus-sql-exporter" ] && echo "$dir/usr/bin/prometheus-sql-exporter"
-}
-export SQL_EXPORTER="${SQL_EXPORTER:-$(sql_exporter_binary || true)}"
+export POSTGRES_EXPORTER="${POSTGRES_EXPORTER:-$(debian_binary prometheus-postgres-exporter || true)}"
+export SQL_EXPORTER="${SQL_EXPORTER:-$(debian_binary prometheus-sql-exporter || true)}"
 for t in lost_update/run.sh django/run.sh dump_restore/run.sh upgrade/run.sh fuzz/hostile_calls.sh fuzz/sqlsmith.sh \
          random/run.sh catalogue/run.sh history/run.sh; do
     log "tests/$t"
