@@ -183,6 +183,12 @@ BEGIN
       FROM jsonb_array_elements(run_findings) f
      CROSS JOIN LATERAL (SELECT coalesce((f -> 'details' ->> 'relation') || '.' || (f -> 'details' ->> 'column'),
                                          f -> 'details' ->> 'constraint', f -> 'details' ->> 'table', '') AS subj) x;
+    -- Thousands of rows on a full run: without statistics the planner
+    -- nests loops over them (a full run's bookkeeping took longer than its check).
+    ANALYZE pg_temp.motofinai_found;
+    -- Ids compared through coalesce(..., -1), never IS NOT DISTINCT FROM:
+    -- that is hashable (and matches the index), so thousands of findings
+    -- join in one pass instead of a nested loop.
     -- Gone: open findings this run could see and did not find.
     UPDATE motofinai.finding_history h SET resolved_run = run_id
      WHERE h.scope = history AND h.resolved_run IS NULL
@@ -193,12 +199,12 @@ BEGIN
                 AND (h.loan_id = ANY (run_loans) OR (h.entity = 'payment' AND h.entity_id = ANY (payments)))))
        AND NOT EXISTS (SELECT FROM pg_temp.motofinai_found c
                         WHERE c.code = h.code AND c.entity = h.entity
-                          AND c.entity_id IS NOT DISTINCT FROM h.entity_id AND c.subject = h.subject);
+                          AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1) AND c.subject = h.subject);
     -- Persisting: seen again.
     UPDATE motofinai.finding_history h SET last_run = run_id, severity = c.severity, message = c.message
       FROM pg_temp.motofinai_found c
      WHERE h.scope = history AND h.resolved_run IS NULL
-       AND c.code = h.code AND c.entity = h.entity AND c.entity_id IS NOT DISTINCT FROM h.entity_id
+       AND c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
        AND c.subject = h.subject;
     -- New.
     INSERT INTO motofinai.finding_history
@@ -207,14 +213,14 @@ BEGIN
       FROM pg_temp.motofinai_found c
      WHERE NOT EXISTS (SELECT FROM motofinai.finding_history h
                         WHERE h.scope = history AND h.resolved_run IS NULL AND c.code = h.code AND c.entity = h.entity
-                          AND c.entity_id IS NOT DISTINCT FROM h.entity_id AND c.subject = h.subject);
+                          AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1) AND c.subject = h.subject);
     RETURN QUERY
     SELECT (SELECT count(*) FROM motofinai.finding_history h JOIN pg_temp.motofinai_found c
-              ON c.code = h.code AND c.entity = h.entity AND c.entity_id IS NOT DISTINCT FROM h.entity_id
+              ON c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
              AND c.subject = h.subject
              WHERE h.scope = history AND h.first_run = run_id AND h.severity = 'error' AND NOT c.accepted)::integer,
            (SELECT count(*) FROM motofinai.finding_history h JOIN pg_temp.motofinai_found c
-              ON c.code = h.code AND c.entity = h.entity AND c.entity_id IS NOT DISTINCT FROM h.entity_id
+              ON c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
              AND c.subject = h.subject
              WHERE h.scope = history AND h.first_run = run_id AND h.severity = 'warning' AND NOT c.accepted)::integer,
            (SELECT count(*) FROM motofinai.finding_history h WHERE h.scope = history AND h.resolved_run = run_id)::integer;
