@@ -215,15 +215,13 @@ BEGIN
                         WHERE h.scope = history AND h.resolved_run IS NULL AND c.code = h.code AND c.entity = h.entity
                           AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1) AND c.subject = h.subject);
     RETURN QUERY
-    SELECT (SELECT count(*) FROM motofinai.finding_history h JOIN pg_temp.motofinai_found c
-              ON c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
-             AND c.subject = h.subject
-             WHERE h.scope = history AND h.first_run = run_id AND h.severity = 'error' AND NOT c.accepted)::integer,
-           (SELECT count(*) FROM motofinai.finding_history h JOIN pg_temp.motofinai_found c
-              ON c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
-             AND c.subject = h.subject
-             WHERE h.scope = history AND h.first_run = run_id AND h.severity = 'warning' AND NOT c.accepted)::integer,
-           (SELECT count(*) FROM motofinai.finding_history h WHERE h.scope = history AND h.resolved_run = run_id)::integer;
+    SELECT (count(*) FILTER (WHERE h.severity = 'error'))::integer,
+           (count(*) FILTER (WHERE h.severity = 'warning'))::integer,
+           (SELECT count(*) FROM motofinai.finding_history g WHERE g.scope = history AND g.resolved_run = run_id)::integer
+      FROM motofinai.finding_history h JOIN pg_temp.motofinai_found c
+        ON c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
+       AND c.subject = h.subject
+     WHERE h.scope = history AND h.first_run = run_id AND NOT c.accepted;
 END $$;
 
 -- Run a check, record it and its history, and alert (NOTIFY
@@ -265,11 +263,10 @@ BEGIN
     END IF;
     INSERT INTO motofinai.check_runs (started_at, finished_at, scope, errors, warnings, findings, loans)
     SELECT started, clock_timestamp(), scope,
-           (SELECT count(*) FROM jsonb_array_elements(found) e
-             WHERE e ->> 'severity' = 'error' AND NOT (e -> 'details') ? 'accepted'),
-           (SELECT count(*) FROM jsonb_array_elements(found) e
-             WHERE e ->> 'severity' = 'warning' AND NOT (e -> 'details') ? 'accepted'),
+           count(*) FILTER (WHERE e ->> 'severity' = 'error' AND NOT (e -> 'details') ? 'accepted'),
+           count(*) FILTER (WHERE e ->> 'severity' = 'warning' AND NOT (e -> 'details') ? 'accepted'),
            found, loans
+      FROM jsonb_array_elements(found) e   -- one row, zero findings or many
     RETURNING * INTO run;
     SELECT * INTO counts FROM motofinai.record_history(run.id, state, found, loans);
     UPDATE motofinai.check_runs r

@@ -113,10 +113,11 @@ fn check_touched() -> Result<()> {
     Err(inconsistent(&schema, "Loan", &failing, &codes))
 }
 
-/// The first finding that would make COMMIT fail, when the deferred check
-/// is installed on any of the loan, installment and payment tables (a
-/// repair must not leave its loan so: the whole transaction would roll back).
-pub fn blocking_finding(found: &[Finding]) -> Result<Option<&Finding>> {
+/// The codes the deferred check would reject at COMMIT, when it is
+/// installed on any of the loan, installment and payment tables (None when
+/// it is not): a repair must not leave its loan with one, or the whole
+/// transaction would roll back. One catalog read, for a whole repair run.
+pub fn blocking_codes_if_enforced() -> Result<Option<Vec<String>>> {
     let schema = Schema::current()?;
     let tables: Vec<pg_sys::Oid> = [LOANS, SCHEDULE, PAYMENTS].iter().filter_map(|t| schema.table(t)).collect();
     let enforced = crate::catalog::select_one::<bool>(
@@ -125,11 +126,7 @@ pub fn blocking_finding(found: &[Finding]) -> Result<Option<&Finding>> {
         &[tables.into(), CONSTRAINT.into()],
     )?
     .unwrap_or(false);
-    if !enforced {
-        return Ok(None);
-    }
-    let codes = blocking_codes();
-    Ok(found.iter().find(|f| blocks(f, &codes)))
+    Ok(enforced.then(blocking_codes))
 }
 
 /// The error: 23514 with constraint `motofinai_consistency`, the entities
@@ -182,7 +179,7 @@ fn assert_scope(scope: Option<String>, id: Option<i64>) -> Result<()> {
 }
 
 /// A finding blocks when its code does and nobody accepted it.
-fn blocks(f: &Finding, codes: &[String]) -> bool {
+pub fn blocks(f: &Finding, codes: &[String]) -> bool {
     codes.contains(&f.code) && !f.is_accepted()
 }
 

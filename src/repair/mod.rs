@@ -22,6 +22,7 @@ use crate::pg::subxact;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use plan::{plan, FixRow, Repair};
+use std::collections::HashMap;
 
 /// The codes a repair exists for.
 #[cfg(any(test, feature = "pg_test"))]
@@ -55,24 +56,19 @@ fn fix(scope: Option<String>, id: Option<i64>, apply: Option<bool>) -> Result<Ve
     }
     let planned = plan(&findings(Scope::parse(scope.as_deref(), id)?)?)?;
     let schema = Schema::current()?;
-    let mut loans: Vec<i64> = Vec::new();
-    for r in &planned {
-        if !loans.contains(&r.loan_id) {
-            loans.push(r.loan_id);
-        }
-    }
     let mut rows = Vec::with_capacity(planned.len());
-    for loan in loans {
-        let first: Vec<&Repair> = planned.iter().filter(|r| r.loan_id == loan).collect();
-        if crate::errors::read_only() {
-            // A dry run in a read-only transaction cannot try the repairs:
-            // it lists the first round only.
+    // A dry run in a read-only transaction cannot try the repairs: it lists
+    // the first round only.
+    let read_only = crate::errors::read_only();
+    let blocking = if read_only { None } else { crate::enforcement::blocking_codes_if_enforced()? };
+    for (loan, first) in by_loan(&planned) {
+        if read_only {
             for r in first {
                 rows.push(r.row(&r.before(&schema)?, false, None));
             }
             continue;
         }
-        match subxact::run(apply, || repair_loan(&schema, loan, &first)) {
+        match subxact::run(apply, || repair_loan(&schema, loan, &first, blocking.as_deref())) {
             Ok(done) => rows.extend(done.into_iter().map(|mut row| {
                 row.5 = apply;
                 row
@@ -93,10 +89,26 @@ fn fix(scope: Option<String>, id: Option<i64>, apply: Option<bool>) -> Result<Ve
     Ok(rows)
 }
 
+/// The repairs grouped by loan, loans in the order first found.
+fn by_loan(planned: &[Repair]) -> Vec<(i64, Vec<&Repair>)> {
+    let mut groups: Vec<(i64, Vec<&Repair>)> = Vec::new();
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    for r in planned {
+        let i = *index.entry(r.loan_id).or_insert_with(|| {
+            groups.push((r.loan_id, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(r);
+    }
+    groups
+}
+
 /// Apply a loan's repairs and those they make possible, checking the loan
 /// after each round; an error rolls the whole loan back (the caller's
 /// subtransaction).
-fn repair_loan(schema: &Schema, loan: i64, first: &[&Repair]) -> Result<Vec<FixRow>> {
+/// `blocking`: the codes the deferred check would reject at COMMIT, when
+/// it is installed.
+fn repair_loan(schema: &Schema, loan: i64, first: &[&Repair], blocking: Option<&[String]>) -> Result<Vec<FixRow>> {
     let mut rows = Vec::new();
     let mut next: Vec<Repair> = Vec::new();
     for round in 0..ROUNDS {
@@ -115,7 +127,8 @@ fn repair_loan(schema: &Schema, loan: i64, first: &[&Repair]) -> Result<Vec<FixR
         }
         let again = plan(&remaining)?;
         if again.is_empty() {
-            if let Some(f) = crate::enforcement::blocking_finding(&remaining)? {
+            let blocked = blocking.and_then(|codes| remaining.iter().find(|f| crate::enforcement::blocks(f, codes)));
+            if let Some(f) = blocked {
                 return Err(DbError::new(
                     sqlstate::CHECK_VIOLATION,
                     format!(

@@ -30,16 +30,38 @@ thread_local! {
     pub static NOTED_MOTORS: touched::Set = RefCell::new(touched::Touched::default());
     pub static NOTED_USERS: touched::Set = RefCell::new(touched::Touched::default());
     static COLUMN_ENTRIES: Entries<(c_int, IntKind)> = const { RefCell::new(Vec::new()) };
+    static SUBJECT_ENTRIES: Entries<Subject> = const { RefCell::new(Vec::new()) };
 }
 
 /// The id column, per trigger.
 static ID_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES));
+/// What the ids are (the trigger's second argument), per trigger: read once,
+/// not per row.
+static SUBJECT: TriggerCache<Subject> = TriggerCache::new(&SUBJECT_ENTRIES);
+
+#[derive(Clone, Copy)]
+enum Subject {
+    Loan,
+    Motor,
+    User,
+}
+
+impl Subject {
+    fn noted(self) -> &'static std::thread::LocalKey<touched::Set> {
+        match self {
+            Subject::Loan => &NOTED_LOANS,
+            Subject::Motor => &NOTED_MOTORS,
+            Subject::User => &NOTED_USERS,
+        }
+    }
+}
 
 /// # Safety
 /// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     ID_COLUMN.0.invalidate(relid);
+    SUBJECT.invalidate(relid);
 }
 
 pub fn register_callbacks() {
@@ -55,12 +77,15 @@ trigger_function!(
         // SAFETY: the fmgr's fcinfo for this call.
         let (td, op) = unsafe { after_row(fcinfo, "motofinai.track_mark", INSTALL) }?;
         let ids = ID_COLUMN.values(td, op, INSTALL)?;
-        let set = match crate::pg::trigger::arguments(trigger(td)).get(1).map(String::as_str) {
-            Some("motor") => &NOTED_MOTORS,
-            Some("user") => &NOTED_USERS,
-            _ => &NOTED_LOANS,
-        };
-        set.with_borrow_mut(|t| t.note(ids.into_iter().flatten()));
+        let trig = trigger(td);
+        let subject = SUBJECT.get(trig.tgoid, crate::pg::tuple::relid(td.tg_relation), || {
+            Ok::<_, crate::errors::DbError>(match crate::pg::trigger::arguments(trig).get(1).map(String::as_str) {
+                Some("motor") => Subject::Motor,
+                Some("user") => Subject::User,
+                _ => Subject::Loan,
+            })
+        })?;
+        subject.noted().with_borrow_mut(|t| t.note(ids.into_iter().flatten()));
         Ok(pg_sys::Datum::from(0))
     }
 );
