@@ -122,6 +122,22 @@ pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
     Stream::new([Family::Loan, Family::Payment].map(|f| f.query_loans(&schema, loans)).into()).collect_all()
 }
 
+/// The loan family's statement, joining each installment to its payment: a
+/// hash join where payments.schedule_id is unique (the Motofinai schema), else
+/// a lookup of one payment per installment, so that sums never count an
+/// installment twice.
+fn loan_sql(schema: &Schema) -> String {
+    let unique = schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false);
+    LOAN_SQL.replace(
+        "@payment_of@",
+        if unique {
+            "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id"
+        } else {
+            "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
+        },
+    )
+}
+
 /// The three entity families a single id can be checked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -143,7 +159,7 @@ impl Family {
     fn query(self, schema: &Schema, id: Option<i64>) -> Query {
         let filter = if id.is_some() { "= $1" } else { "IS NOT NULL" };
         let sql = match self {
-            Family::Loan => LOAN_SQL.replace("@loan@", filter),
+            Family::Loan => loan_sql(schema).replace("@loan@", filter),
             Family::Payment => PAYMENT_SQL
                 .replace("@dup@", if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL })
                 .replace("@paying@", "p.id")
@@ -157,7 +173,7 @@ impl Family {
     /// rules of those loans, the payment rules of their payments.
     fn query_loans(self, schema: &Schema, loans: &[i64]) -> Query {
         let sql = match self {
-            Family::Loan => LOAN_SQL.replace("@loan@", "= ANY ($1)"),
+            Family::Loan => loan_sql(schema).replace("@loan@", "= ANY ($1)"),
             Family::Payment => PAYMENT_SQL
                 .replace("@dup@", DUP_ONE_SQL)
                 .replace("@paying@", "p.loan_application_id")

@@ -66,6 +66,23 @@ impl Schema {
         }
     }
 
+    /// Whether a valid, immediate, non-partial unique index on exactly these
+    /// columns of the table rules out duplicates among them.
+    pub fn is_unique(&self, table: &str, columns: &[&str]) -> Result<bool> {
+        let Some(oid) = self.table(table) else { return Ok(false) };
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        Ok(crate::catalog::select_one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
+              WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate \
+                AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnatts = cardinality($2) \
+                AND ARRAY(SELECT a.attname::text COLLATE \"C\" FROM pg_catalog.pg_attribute a \
+                           WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) ORDER BY 1) \
+                    = ARRAY(SELECT c COLLATE \"C\" FROM unnest($2::text[]) c ORDER BY 1))",
+            &[oid.into(), columns.into()],
+        )?
+        .unwrap_or(false))
+    }
+
     /// A query text with `@s@` replaced by this schema.
     pub fn render(&self, sql: &str) -> String {
         sql.replace("@s@", &self.quoted)

@@ -1,8 +1,13 @@
 -- Loan family. Placeholders (written @name@ in the SQL) filled in by checks/mod.rs:
 --   <s>     the quoted schema of the Motofinai tables
 --   <loan>  a condition on a loan id: "= $1" for one loan, "IS NOT NULL" for all
--- One pass over installments and one over payments, aggregated per loan and
--- hash-joined to the loans; per-installment anomalies come from one more join.
+--   <payment_of> the join from an installment "s" to its payment "p" (whose
+--           schedule_id is NULL when it has none): a plain join where the
+--           payments' schedule_id is unique, else a lookup of one payment
+-- One pass over installments joined to their payments and one over payments,
+-- aggregated per loan and hash-joined to the loans. The few installments
+-- that are paid without a payment or have one but are not paid are counted
+-- there and listed only for their loans.
 WITH inst AS (
     SELECT s.loan_application_id AS loan_id,
            count(*) AS n,
@@ -10,10 +15,9 @@ WITH inst AS (
            sum(s.total_amount) AS owed,
            count(*) FILTER (WHERE s.status <> 'paid') AS unpaid,
            count(*) FILTER (WHERE s.status <> 'paid' AND s.due_date < CURRENT_DATE) AS overdue,
-           -- An installment that has its payment is payment_not_applied, never
-           -- stale: the probe runs only for the rare past-due 'due' rows.
-           count(*) FILTER (WHERE s.status = 'due' AND s.due_date < CURRENT_DATE
-                              AND NOT EXISTS (SELECT FROM @s@.payments_payment p WHERE p.schedule_id = s.id)) AS stale,
+           -- An installment that has its payment is payment_not_applied, never stale.
+           count(*) FILTER (WHERE s.status = 'due' AND s.due_date < CURRENT_DATE AND p.schedule_id IS NULL) AS stale,
+           count(*) FILTER (WHERE (s.status = 'paid') = (p.schedule_id IS NULL)) AS misapplied,
            -- 1..n exactly: with n rows, min 1, max n and the sums of 1..n and
            -- of its squares (no sort for a DISTINCT count is needed). Once min
            -- and max hold, every square is at most n^2, so the float8 sum is
@@ -23,6 +27,7 @@ WITH inst AS (
                AND sum(s.sequence::float8 * s.sequence) = count(*) * (count(*) + 1) * (2 * count(*) + 1) / 6
                AS sequence_ok
       FROM @s@.loans_paymentschedule s
+      @payment_of@
      WHERE s.loan_application_id @loan@
      GROUP BY s.loan_application_id
 ), paid AS (
@@ -31,7 +36,9 @@ WITH inst AS (
      WHERE p.loan_application_id @loan@
      GROUP BY p.loan_application_id
 ), loan AS (
-    SELECT l.id, l.status, l.motor_id, l.loan_amount, l.down_payment, l.principal_amount,
+    -- A loan, or a missing loan that installments name (found false): only
+    -- their own per-installment findings are reported for those.
+    SELECT coalesce(l.id, i.loan_id) AS id, l.id IS NOT NULL AS found, l.status, l.motor_id, l.loan_amount, l.down_payment, l.principal_amount,
            l.applicant_first_name, l.applicant_last_name, l.applicant_email, l.applicant_phone,
            l.approved_by_id, l.second_approval_by_id,
            m.id AS motor_found, m.approval_status AS motor_status,
@@ -39,14 +46,14 @@ WITH inst AS (
            coalesce(i.n, 0) AS n, coalesce(i.principal_sum, 0.00) AS principal_sum,
            coalesce(i.owed, 0.00) AS owed, coalesce(i.unpaid, 0) AS unpaid,
            coalesce(i.overdue, 0) AS overdue, coalesce(i.stale, 0) AS stale,
+           coalesce(i.misapplied, 0) AS misapplied,
            coalesce(i.sequence_ok, true) AS sequence_ok,
            coalesce(y.paid, 0.00) AS paid, coalesce(y.n, 0) AS payments
-      FROM @s@.loans_loanapplication l
-      LEFT JOIN inst i ON i.loan_id = l.id
+      FROM (SELECT * FROM @s@.loans_loanapplication WHERE id @loan@) l
+      FULL JOIN inst i ON i.loan_id = l.id
       LEFT JOIN paid y ON y.loan_id = l.id
       LEFT JOIN @s@.inventory_motor m ON m.id = l.motor_id
       LEFT JOIN @s@.users_user u ON u.id = l.submitted_by_id
-     WHERE l.id @loan@
 ), flagged AS (
     -- Each rule as a flag; rows with no flag set never reach the findings.
     SELECT l.*,
@@ -67,8 +74,20 @@ WITH inst AS (
            (l.status IN ('active', 'completed') AND l.motor_status <> 'approved') AS unapproved_motor
       FROM loan l
 ), finding AS (
-    SELECT f.ord, f.severity, f.code, 'loan'::text AS entity, l.id AS entity_id,
+    -- An installment's row (x, listed for its loan) takes the place of the
+    -- loan's: a second reference to the loans would materialize them, and a
+    -- materialized CTE is never scanned in parallel.
+    SELECT CASE WHEN x.id IS NULL THEN f.ord WHEN x.status = 'paid' THEN 13 ELSE 14 END AS ord,
+           f.severity,
+           CASE WHEN x.id IS NULL THEN f.code
+                WHEN x.status = 'paid' THEN 'schedule_paid_without_payment'
+                ELSE 'payment_not_applied' END AS code,
+           CASE WHEN x.id IS NULL THEN 'loan' ELSE 'schedule' END AS entity,
+           coalesce(x.id, l.id) AS entity_id,
            CASE f.code
+             WHEN 'misapplied' THEN CASE WHEN x.status = 'paid'
+                 THEN format('Installment %s is marked paid but has no payment', x.sequence)
+                 ELSE format('Installment %s has a payment but is not marked paid', x.sequence) END
              WHEN 'motor_missing' THEN format('Loan references non-existent motor (ID: %s)', l.motor_id)
              WHEN 'applicant_contact_incomplete' THEN 'Loan applicant record is incomplete: ' || array_to_string(ARRAY[
                   CASE WHEN btrim(l.applicant_first_name) = '' THEN 'first name' END,
@@ -99,6 +118,9 @@ WITH inst AS (
                THEN format('Loan finances motor %s which is %s', l.motor_id, l.motor_status)
            END AS message,
            CASE f.code
+             WHEN 'misapplied'
+               THEN jsonb_build_object('loan_id', l.id, 'sequence', x.sequence, 'status', x.status,
+                                       'payment_id', x.payment_id, 'payment_date', x.payment_date)
              WHEN 'motor_missing' THEN jsonb_build_object('motor_id', l.motor_id)
              WHEN 'applicant_contact_incomplete'
                THEN jsonb_build_object('first_name', l.applicant_first_name, 'last_name', l.applicant_last_name,
@@ -143,27 +165,20 @@ WITH inst AS (
         (10, 'warning', 'paid_not_completed', l.paid_not_completed),
         (11, 'warning', 'overdue', l.is_overdue),
         (12, 'warning', 'overdue_status_stale', l.is_stale),
+        (13, 'error', 'misapplied', l.misapplied > 0),
         (15, 'error', 'unapproved_motor_financed', l.unapproved_motor)
      ) AS f(ord, severity, code, fires)
+      -- Runs only for a loan's 'misapplied' row (a one-time filter), through its index.
+      LEFT JOIN LATERAL (
+        SELECT DISTINCT ON (s.id) s.id, s.sequence, s.status, p.id AS payment_id, p.payment_date
+          FROM @s@.loans_paymentschedule s
+          LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id
+         WHERE f.code = 'misapplied' AND s.loan_application_id = l.id AND (s.status = 'paid') = (p.id IS NULL)
+         ORDER BY s.id) x ON true
      WHERE (l.motor_missing OR l.contact_incomplete OR l.submitter_inactive OR l.principal_mismatch
             OR l.total_mismatch OR l.schedule_missing OR l.sequence_gap OR l.overpaid OR l.completed_not_paid
-            OR l.paid_not_completed OR l.is_overdue OR l.is_stale OR l.unapproved_motor)
-       AND f.fires
-    UNION ALL
-    -- An installment marked paid with no payment, or a payment on an unpaid installment.
-    SELECT DISTINCT ON (s.id)
-           CASE WHEN s.status = 'paid' THEN 13 ELSE 14 END,
-           'error',
-           CASE WHEN s.status = 'paid' THEN 'schedule_paid_without_payment' ELSE 'payment_not_applied' END,
-           'schedule', s.id,
-           CASE WHEN s.status = 'paid'
-                THEN format('Installment %s is marked paid but has no payment', s.sequence)
-                ELSE format('Installment %s has a payment but is not marked paid', s.sequence) END,
-           jsonb_build_object('loan_id', s.loan_application_id, 'sequence', s.sequence,
-                              'status', s.status, 'payment_id', p.id, 'payment_date', p.payment_date)
-      FROM @s@.loans_paymentschedule s
-      LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id
-     WHERE s.loan_application_id @loan@ AND (s.status = 'paid') = (p.id IS NULL)
+            OR l.paid_not_completed OR l.is_overdue OR l.is_stale OR l.unapproved_motor OR l.misapplied > 0)
+       AND f.fires AND (l.found OR f.code = 'misapplied')
 )
 SELECT severity, code, entity, entity_id, message, details
   FROM finding

@@ -127,6 +127,16 @@ INSERT INTO chk.payments_payment (id, amount, payment_date, reference, notes, re
 VALUES (12103, 100, current_date, '', '', now(), 121, 1, 12103, '', '', '', 'cash', false);
 SELECT severity, code, entity, entity_id, message FROM check_loan_consistency(121);
 DELETE FROM chk.payments_payment WHERE id = 12103;
+-- Where payments.schedule_id is not unique, an installment with two payments
+-- is still one installment (no sequence gap, no schedule total mismatch).
+BEGIN;
+ALTER TABLE chk.payments_payment DROP CONSTRAINT payments_payment_schedule_id_key;
+INSERT INTO chk.payments_payment (id, amount, payment_date, reference, notes, recorded_at, loan_application_id,
+    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
+VALUES (12103, 100, current_date, '', '', now(), 121, 1, 12103, '', '', '', 'cash', false),
+       (12193, 100, current_date, '', '', now(), 121, 1, 12103, '', '', '', 'cash', false);
+SELECT severity, code, entity, entity_id, message FROM check_loan_consistency(121);
+ROLLBACK;
 -- schedule_paid_without_payment and payment_not_applied
 SELECT mk_loan(122, 'active', amount => 300), mk_schedule(122, 3, 1, with_payments => false);
 INSERT INTO chk.payments_payment (id, amount, payment_date, reference, notes, recorded_at, loan_application_id,
