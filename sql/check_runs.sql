@@ -173,6 +173,11 @@ BEGIN
         code text, entity text, entity_id bigint, subject text, loan_id bigint, severity text, message text,
         accepted boolean)
         ON COMMIT DROP;
+    -- Probed once per open finding by the anti-join below: with this index a
+    -- plan made on stale statistics of finding_history (a nested loop) stays
+    -- cheap; without it, it compared 7,432 by 7,432 rows (5 s).
+    CREATE INDEX IF NOT EXISTS motofinai_found_key
+        ON pg_temp.motofinai_found (code, entity, (coalesce(entity_id, -1)), subject);
     TRUNCATE pg_temp.motofinai_found;
     INSERT INTO pg_temp.motofinai_found
     SELECT DISTINCT ON (f ->> 'code', f ->> 'entity', (f ->> 'entity_id')::bigint, subj)

@@ -138,6 +138,9 @@ fn loan_sql(schema: &Schema) -> String {
     )
 }
 
+/// Up to how many loans an incremental check looks each row up by index.
+const PROBE_LOANS: usize = 10_000;
+
 /// The three entity families a single id can be checked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
@@ -180,7 +183,14 @@ impl Family {
                 .replace("@pay@", "= ANY ($1)"),
             Family::Inventory => unreachable!("the inventory rules are not checked by loan"),
         };
-        Query { sql: schema.render(&sql), id: None, ids: Some(loans.to_vec()), settings: &[] }
+        // The planner prices an index probe per payment above a hash of all
+        // 2 million installments: for 1,098 changed loans (14,537 payments)
+        // the hash took 740 ms, the probes 15. Past some thousands of loans
+        // the hash is the better plan again, so the planner keeps the choice.
+        // (The loan family's plan for a set of loans is already the probes.)
+        let probe = self == Family::Payment && loans.len() <= PROBE_LOANS;
+        let settings: &[_] = if probe { &[(c"enable_hashjoin", c"off"), (c"enable_mergejoin", c"off")] } else { &[] };
+        Query { sql: schema.render(&sql), id: None, ids: Some(loans.to_vec()), settings }
     }
 
     /// The row that answers a check on an id that does not exist.
