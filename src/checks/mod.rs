@@ -169,7 +169,13 @@ impl Family {
                 .replace("@pay@", filter),
             Family::Inventory => INVENTORY_SQL.replace("@motor@", filter),
         };
-        Query { sql: schema.render(&sql), id, ids: None, settings: &[] }
+        // Over every payment the planner reckons the rows leaving the
+        // workers too dear (it cannot tell that the flags keep a handful) and
+        // joins serially: 2.5 s against 1.7 s in parallel at 1.3 million
+        // payments, 245 ms against 170 ms at 130,000.
+        let settings: &[_] =
+            if self == Family::Payment && id.is_none() { &[(c"parallel_tuple_cost", c"0.001")] } else { &[] };
+        Query { sql: schema.render(&sql), id, ids: None, settings }
     }
 
     /// The family's statement for the loans in `$1` (a bigint[]): the loan
