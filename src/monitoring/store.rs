@@ -12,7 +12,7 @@ use super::hot_rows::{self, Buckets};
 use super::log::{Event, Kind, Log, Writer};
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, PGRXSharedMemory, PgLwLock};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const SLOTS: usize = 64;
@@ -121,13 +121,30 @@ struct Buffer {
 
 thread_local! {
     static BUFFER: RefCell<Buffer> = RefCell::new(Buffer::default());
+    /// Set while this backend's updates are trials that will be rolled back
+    /// (fix_consistency's dry run): they are not the application's writes.
+    static PAUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Counting paused until the guard is dropped (an error unwinding through
+/// the caller drops it too).
+pub struct Paused(bool);
+
+pub fn pause() -> Paused {
+    Paused(PAUSED.replace(true))
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        PAUSED.set(self.0);
+    }
 }
 const BATCH: usize = 256;
 
 /// Count one checked UPDATE of a table that passed, and of its row `key`
 /// (with the statement that made it, for the conflict log's attribution).
 pub fn record(relid: pg_sys::Oid, key: Option<i64>) {
-    if !enabled() {
+    if !enabled() || PAUSED.get() {
         return;
     }
     let relid = u32::from(relid);
@@ -145,7 +162,7 @@ pub fn record(relid: pg_sys::Oid, key: Option<i64>) {
 /// Count and log one conflict (real or observed): one write to shared
 /// memory, under the lock, with the buffered counts before it.
 pub fn conflict(event: Event) {
-    if !enabled() {
+    if !enabled() || PAUSED.get() {
         return;
     }
     let writer = Writer::current();

@@ -61,6 +61,9 @@ fn fix(scope: Option<String>, id: Option<i64>, apply: Option<bool>) -> Result<Ve
     // the first round only.
     let read_only = crate::errors::read_only();
     let blocking = if read_only { None } else { crate::enforcement::blocking_codes_if_enforced()? };
+    // A dry run's trial updates are rolled back: conflict_stats and hot rows
+    // count the application's writes, not these.
+    let _quiet = (!apply).then(crate::monitoring::store::pause);
     for (loan, first) in by_loan(&planned) {
         if read_only {
             for r in first {

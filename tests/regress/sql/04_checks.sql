@@ -314,6 +314,18 @@ SELECT count(*) AS left_to_fix FROM motofinai.fix_consistency('system') WHERE no
 SELECT motofinai.enforce_consistency(false);
 -- Without enforcement, 503's repair holds: overpaid is not what it repairs.
 SELECT code, entity_id, changes -> 'status' AS status, applied, note FROM motofinai.fix_consistency('loan', 503, true);
+-- A dry run's trial updates are rolled back, so conflict_stats does not count
+-- them; applying does.
+SELECT mk_loan(504, 'active', amount => 300), mk_schedule(504, 3, 3);
+SELECT motofinai.enable_versioning('chk.loans_loanapplication', create_index => false);
+SELECT motofinai.conflict_stats_reset();
+SELECT code, applied FROM motofinai.fix_consistency('loan', 504);
+SELECT coalesce(sum(updates_checked), 0) AS counted_after_dry_run FROM motofinai.conflict_stats
+ WHERE table_name = 'chk.loans_loanapplication'::regclass;
+SELECT code, applied FROM motofinai.fix_consistency('loan', 504, true);
+SELECT coalesce(sum(updates_checked), 0) AS counted_after_apply FROM motofinai.conflict_stats
+ WHERE table_name = 'chk.loans_loanapplication'::regclass;
+SELECT motofinai.disable_versioning('chk.loans_loanapplication');
 -- Errors that are not about one loan's data are raised, not noted.
 CREATE ROLE regress_mfc_reader;
 GRANT USAGE ON SCHEMA chk, motofinai TO regress_mfc_reader;
