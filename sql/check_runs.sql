@@ -33,6 +33,7 @@ CREATE TABLE motofinai.finding_history (
     loan_id      bigint,  -- the loan a loan-family finding belongs to
     severity     text    NOT NULL,
     message      text    NOT NULL,
+    details      jsonb,   -- as the last run that saw it reported it (acceptance left out)
     first_run    bigint  NOT NULL,
     last_run     bigint  NOT NULL,
     resolved_run bigint
@@ -171,7 +172,7 @@ BEGIN
     END IF;
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.motofinai_found (
         code text, entity text, entity_id bigint, subject text, loan_id bigint, severity text, message text,
-        accepted boolean)
+        details jsonb, accepted boolean)
         ON COMMIT DROP;
     -- Probed once per open finding by the anti-join below: with this index a
     -- plan made on stale statistics of finding_history (a nested loop) stays
@@ -184,7 +185,9 @@ BEGIN
            f ->> 'code', f ->> 'entity', (f ->> 'entity_id')::bigint, subj,
            coalesce((f -> 'details' ->> 'loan_id')::bigint,
                     CASE WHEN f ->> 'entity' = 'loan' THEN (f ->> 'entity_id')::bigint END),
-           f ->> 'severity', f ->> 'message', (f -> 'details') ? 'accepted'
+           f ->> 'severity', f ->> 'message',
+           CASE jsonb_typeof(f -> 'details') WHEN 'object' THEN (f -> 'details') - 'accepted' ELSE f -> 'details' END,
+           (f -> 'details') ? 'accepted'
       FROM jsonb_array_elements(run_findings) f
      CROSS JOIN LATERAL (SELECT coalesce((f -> 'details' ->> 'relation') || '.' || (f -> 'details' ->> 'column'),
                                          f -> 'details' ->> 'constraint', f -> 'details' ->> 'table', '') AS subj) x;
@@ -206,15 +209,17 @@ BEGIN
                         WHERE c.code = h.code AND c.entity = h.entity
                           AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1) AND c.subject = h.subject);
     -- Persisting: seen again.
-    UPDATE motofinai.finding_history h SET last_run = run_id, severity = c.severity, message = c.message
+    UPDATE motofinai.finding_history h
+       SET last_run = run_id, severity = c.severity, message = c.message, details = c.details
       FROM pg_temp.motofinai_found c
      WHERE h.scope = history AND h.resolved_run IS NULL
        AND c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
        AND c.subject = h.subject;
     -- New.
     INSERT INTO motofinai.finding_history
-           (scope, code, entity, entity_id, subject, loan_id, severity, message, first_run, last_run)
-    SELECT history, c.code, c.entity, c.entity_id, c.subject, c.loan_id, c.severity, c.message, run_id, run_id
+           (scope, code, entity, entity_id, subject, loan_id, severity, message, details, first_run, last_run)
+    SELECT history, c.code, c.entity, c.entity_id, c.subject, c.loan_id, c.severity, c.message, c.details, run_id,
+           run_id
       FROM pg_temp.motofinai_found c
      WHERE NOT EXISTS (SELECT FROM motofinai.finding_history h
                         WHERE h.scope = history AND h.resolved_run IS NULL AND c.code = h.code AND c.entity = h.entity
@@ -302,7 +307,8 @@ SELECT h.scope, h.severity, h.code, h.entity, h.entity_id, h.subject, h.message,
        EXISTS (SELECT FROM motofinai.accepted_findings a
                 WHERE a.code = h.code AND a.entity = h.entity
                   AND (a.entity_id IS NULL OR a.entity_id = h.entity_id)
-                  AND (a.until IS NULL OR a.until > now())) AS accepted
+                  AND (a.until IS NULL OR a.until > now())) AS accepted,
+       h.loan_id, h.details
   FROM motofinai.finding_history h
   JOIN motofinai.check_runs r ON r.id = h.first_run
  WHERE h.resolved_run IS NULL;

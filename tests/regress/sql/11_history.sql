@@ -51,6 +51,14 @@ SELECT (SELECT count(*) FROM (TABLE inc EXCEPT TABLE ful) a) AS only_incremental
 SELECT code, entity, entity_id = :broken AS the_repaired_loan FROM motofinai.finding_history
  WHERE resolved_run = (SELECT max(id) FROM motofinai.check_runs) ORDER BY 1, 2;
 SELECT code, entity, entity_id FROM motofinai.current_findings WHERE new ORDER BY 1, 2, 3;
+-- The open findings carry the details the last run reported, and the loan-family
+-- ones (on a loan or an installment) their loan.
+SELECT count(*) AS open, count(*) FILTER (WHERE h.details IS DISTINCT FROM f.details) AS details_differ,
+       count(*) FILTER (WHERE h.entity IN ('loan', 'schedule') AND h.loan_id IS NULL) AS loan_family_without_loan
+  FROM motofinai.current_findings h
+  LEFT JOIN check_system_consistency() f
+    ON f.code = h.code AND f.entity = h.entity AND f.entity_id = h.entity_id
+ WHERE h.scope = 'system' AND h.entity_id IS NOT NULL;
 SELECT day = current_date AS today, code, findings > 0 AS present, new, resolved FROM motofinai.finding_trends
  WHERE code IN ('principal_mismatch', 'future_payment_date') AND scope = 'system' ORDER BY code;
 
