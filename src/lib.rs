@@ -62,6 +62,7 @@ pub extern "C-unwind" fn _PG_init() {
     touched::register_callbacks();
     enforcement::register_callbacks();
     tracking::register_callbacks();
+    checks::tables::register_callbacks();
 }
 
 /// Hooks for `cargo pgrx test`.

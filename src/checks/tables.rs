@@ -3,7 +3,8 @@
 
 use crate::catalog::quote_ident;
 use crate::errors::{sqlstate, DbError, Result};
-use pgrx::pg_sys;
+use pgrx::{pg_guard, pg_sys};
+use std::cell::RefCell;
 use std::ffi::CString;
 
 pub const LOANS: &str = "loans_loanapplication";
@@ -67,26 +68,52 @@ impl Schema {
     }
 
     /// Whether a valid, immediate, non-partial unique index on exactly these
-    /// columns of the table rules out duplicates among them.
-    pub fn is_unique(&self, table: &str, columns: &[&str]) -> Result<bool> {
+    /// columns of the table rules out duplicates among them. Kept per backend
+    /// until the table's relcache entry is invalidated (an index created or
+    /// dropped invalidates it), so a single-entity check reads no catalog.
+    pub fn is_unique(&self, table: &str, columns: &'static [&'static str]) -> Result<bool> {
         let Some(oid) = self.table(table) else { return Ok(false) };
-        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-        Ok(crate::catalog::select_one::<bool>(
+        let hit = UNIQUE.with_borrow(|v| v.iter().find(|(r, c, _)| *r == oid && *c == columns).map(|e| e.2));
+        if let Some(unique) = hit {
+            return Ok(unique);
+        }
+        // No borrow held here: the catalog read may process invalidations.
+        let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        let unique = crate::catalog::select_one::<bool>(
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
               WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate \
                 AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnatts = cardinality($2) \
                 AND ARRAY(SELECT a.attname::text COLLATE \"C\" FROM pg_catalog.pg_attribute a \
                            WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) ORDER BY 1) \
                     = ARRAY(SELECT c COLLATE \"C\" FROM unnest($2::text[]) c ORDER BY 1))",
-            &[oid.into(), columns.into()],
+            &[oid.into(), names.into()],
         )?
-        .unwrap_or(false))
+        .unwrap_or(false);
+        UNIQUE.with_borrow_mut(|v| v.push((oid, columns, unique)));
+        Ok(unique)
     }
 
     /// A query text with `@s@` replaced by this schema.
     pub fn render(&self, sql: &str) -> String {
         sql.replace("@s@", &self.quoted)
     }
+}
+
+thread_local! {
+    /// [`Schema::is_unique`]'s answers: (table, columns, unique).
+    static UNIQUE: RefCell<Vec<(pg_sys::Oid, &'static [&'static str], bool)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// # Safety
+/// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
+#[pg_guard]
+unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    UNIQUE.with_borrow_mut(|v| v.retain(|(r, _, _)| relid != pg_sys::InvalidOid && *r != relid));
+}
+
+pub fn register_callbacks() {
+    // SAFETY: called once from _PG_init, with a function that lives as long as the library.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
 }
 
 /// A name as a C string (a NUL, which no catalog name holds, finds nothing).
