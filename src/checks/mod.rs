@@ -24,6 +24,12 @@ const LOAN_SQL: &str = include_str!("sql/loan.sql");
 const PAYMENT_SQL: &str = include_str!("sql/payment.sql");
 const DUP_ONE_SQL: &str = include_str!("sql/dup_one.sql");
 const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
+const PAYMENT_CHECKED_SQL: &str = include_str!("sql/payment_checked.sql");
+const SYSTEM_PAID_SQL: &str = include_str!("sql/system_paid.sql");
+/// loan.sql's <paid> outside the system check.
+const PAID_SQL: &str = "SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n, \
+        0 AS on_paid, 0 AS on_unpaid, 0 AS on_due_past \
+   FROM @s@.payments_payment p WHERE p.loan_application_id @loan@ GROUP BY p.loan_application_id";
 const INVENTORY_SQL: &str = include_str!("sql/inventory.sql");
 
 /// What to check: one entity, every row of a family, or a whole-database
@@ -99,14 +105,31 @@ pub fn stream(scope: Scope) -> Result<Stream> {
         }
         None => {
             schema.require(&tables::ALL[..7])?;
-            let mut queries = system::structural(&schema)?;
-            if scope == Scope::System {
-                queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(&schema, None)));
+            let fks = system::foreign_keys(&schema)?;
+            if scope == Scope::Structure {
+                system::structural(&schema, &fks, None)?
+            } else {
+                system_queries(&schema, &fks)?
             }
-            queries
         }
     };
     Ok(Stream::new(queries))
+}
+
+/// The system check: the system section's own queries and the three
+/// families, the loan and payment families sharing one pass over the
+/// payments with the payments' references where they can.
+fn system_queries(schema: &Schema, fks: &[system::ForeignKey]) -> Result<Vec<Query>> {
+    let loan = loan_sql(schema, true).replace("@loan@", "IS NOT NULL");
+    let payment = payment_sql(DUP_ALL_SQL, "", &system::of_loans("flagged"));
+    let Some(shared) = system::shared(schema, fks, &loan, &payment)? else {
+        let mut queries = system::structural(schema, fks, None)?;
+        queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(schema, None)));
+        return Ok(queries);
+    };
+    let mut queries = system::structural(schema, fks, schema.table(PAYMENTS))?;
+    queries.extend([shared, Family::Inventory.query(schema, None)]);
+    Ok(queries)
 }
 
 /// The findings of a scope, all at once.
@@ -125,18 +148,31 @@ pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
 /// The loan family's statement, joining each installment to its payment: a
 /// hash join where payments.schedule_id is unique (the Motofinai schema), else
 /// a lookup of one payment per installment, so that sums never count an
-/// installment twice.
-fn loan_sql(schema: &Schema) -> String {
+/// installment twice. In the system check (`shared`), no join: the counts
+/// come from system.sql's pass over the payments.
+fn loan_sql(schema: &Schema, shared: bool) -> String {
     // An unreadable catalog gets the lookup, which is right either way.
     let unique = schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false);
-    LOAN_SQL.replace(
-        "@payment_of@",
-        if unique {
-            "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id"
-        } else {
-            "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
-        },
-    )
+    let payment_of = if shared {
+        "CROSS JOIN (SELECT NULL::bigint AS schedule_id) p"
+    } else if unique {
+        "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id"
+    } else {
+        "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
+    };
+    let paid = if shared {
+        SYSTEM_PAID_SQL.replace("@of_loans(mismatched)@", &system::of_loans("mismatched"))
+    } else {
+        PAID_SQL.into()
+    };
+    LOAN_SQL.replace("@payment_of@", payment_of).replace("@paid@", &paid)
+}
+
+/// The payment family's statement over the payments `p` for which
+/// `paying` `pay` holds, with `dup` finding their possible duplicates.
+fn payment_sql(dup: &str, paying: &str, pay: &str) -> String {
+    let checked = PAYMENT_CHECKED_SQL.replace("@from@", "pay").replace("@columns@", "").replace("@joins@", "");
+    PAYMENT_SQL.replace("@checked@", &checked).replace("@dup@", dup).replace("@paying@", paying).replace("@pay@", pay)
 }
 
 /// Up to how many loans an incremental check looks each row up by index.
@@ -163,11 +199,8 @@ impl Family {
     fn query(self, schema: &Schema, id: Option<i64>) -> Query {
         let filter = if id.is_some() { "= $1" } else { "IS NOT NULL" };
         let sql = match self {
-            Family::Loan => loan_sql(schema).replace("@loan@", filter),
-            Family::Payment => PAYMENT_SQL
-                .replace("@dup@", if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL })
-                .replace("@paying@", "p.id")
-                .replace("@pay@", filter),
+            Family::Loan => loan_sql(schema, false).replace("@loan@", filter),
+            Family::Payment => payment_sql(if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL }, "p.id", filter),
             Family::Inventory => INVENTORY_SQL.replace("@motor@", filter),
         };
         // Over every payment the planner reckons the rows leaving the
@@ -183,11 +216,8 @@ impl Family {
     /// rules of those loans, the payment rules of their payments.
     fn query_loans(self, schema: &Schema, loans: &[i64]) -> Query {
         let sql = match self {
-            Family::Loan => loan_sql(schema).replace("@loan@", "= ANY ($1)"),
-            Family::Payment => PAYMENT_SQL
-                .replace("@dup@", DUP_ONE_SQL)
-                .replace("@paying@", "p.loan_application_id")
-                .replace("@pay@", "= ANY ($1)"),
+            Family::Loan => loan_sql(schema, false).replace("@loan@", "= ANY ($1)"),
+            Family::Payment => payment_sql(DUP_ONE_SQL, "p.loan_application_id", "= ANY ($1)"),
             Family::Inventory => unreachable!("the inventory rules are not checked by loan"),
         };
         // The planner prices an index probe per payment above a hash of all

@@ -4,7 +4,9 @@
 
 use super::stream::Query;
 use super::tables::*;
-use super::Family;
+use super::{Family, PAYMENT_CHECKED_SQL};
+
+const SYSTEM_SQL: &str = include_str!("sql/system.sql");
 use crate::catalog::{quote_ident, quote_literal, Regclass, Table};
 use crate::errors::spi_error;
 use crate::errors::Result;
@@ -119,7 +121,7 @@ const ORPHAN_ROW: &str = "'error', 'orphaned_rows', 'table', NULL::bigint, \
                        'count', o.n, 'first_ids', to_jsonb(o.ids))";
 
 /// A foreign key as the catalog has it.
-struct ForeignKey {
+pub struct ForeignKey {
     name: String,
     child: pg_sys::Oid,
     parent: pg_sys::Oid,
@@ -128,7 +130,7 @@ struct ForeignKey {
     validated: bool,
 }
 
-fn foreign_keys(schema: &Schema) -> Result<Vec<ForeignKey>> {
+pub fn foreign_keys(schema: &Schema) -> Result<Vec<ForeignKey>> {
     let children: Vec<pg_sys::Oid> = ALL.iter().filter_map(|t| schema.table(t)).collect();
     Spi::connect(|c| {
         c.select(
@@ -207,31 +209,40 @@ fn references(schema: &Schema, fks: &[ForeignKey]) -> Vec<(pg_sys::Oid, Vec<Refe
     out
 }
 
-/// One scan per child table finds the rows breaking any of its references
-/// (a parallel hash join keeps only them); the few broken rows are then
-/// counted per reference, as foreign-key violations and as orphans.
-fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
-    let mut queries = Vec::new();
-    for (child, refs) in references(schema, fks) {
+/// A child table's references as SQL over the child aliased `alias`: per
+/// reference, its join, its broken-row flag, and the findings that read the
+/// reference's count `x.nI` and first ids `x.idsI`.
+struct Parts {
+    table: Table,
+    /// (join, whether an alias of `reuse` already makes it, flag).
+    refs: Vec<(String, bool, String)>,
+    /// The foreign-key and orphan findings, each a SELECT over `x`.
+    branches: Vec<String>,
+}
+
+impl Parts {
+    /// `reuse`: joins the caller already has, as (parent, column, alias)
+    /// joined on the parent's `id`.
+    fn new(child: pg_sys::Oid, refs: &[Reference], alias: &str, reuse: &[(pg_sys::Oid, &str, &str)]) -> Result<Parts> {
         let table = Table::open(Some(Regclass(child)), "table")?;
         let tl = quote_literal(&table.name);
-        let id = if table.column_type("id")?.is_some() { "ch.id" } else { "NULL::bigint" };
-        let (mut joins, mut flags, mut aggs) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut fk_rows, mut orphan_rows) = (Vec::new(), Vec::new());
+        let (mut out, mut fk_rows, mut orphan_rows) = (Vec::new(), Vec::new(), Vec::new());
         for (i, r) in refs.iter().enumerate() {
             let parent = Table::open(Some(Regclass(r.parent)), "table")?;
+            let reused = reuse.iter().find(|(p, c, _)| *p == r.parent && r.columns == [*c] && r.ref_columns == ["id"]);
+            let pa = reused.map_or_else(|| format!("p{i}"), |(_, _, a)| a.to_string());
             let on: Vec<String> = r
                 .columns
                 .iter()
                 .zip(&r.ref_columns)
-                .map(|(c, p)| format!("p{i}.{} = ch.{}", quote_ident(p), quote_ident(c)))
+                .map(|(c, p)| format!("{pa}.{} = {alias}.{}", quote_ident(p), quote_ident(c)))
                 .collect();
             let not_null: Vec<String> =
-                r.columns.iter().map(|c| format!("ch.{} IS NOT NULL", quote_ident(c))).collect();
-            joins.push(format!("LEFT JOIN {} p{i} ON {}", parent.qualified, on.join(" AND ")));
-            flags.push(format!("({} AND p{i}.ctid IS NULL) AS b{i}", not_null.join(" AND ")));
-            aggs.push(format!(
-                "count(*) FILTER (WHERE b{i}) AS n{i}, (array_agg(id ORDER BY id) FILTER (WHERE b{i}))[1:10] AS ids{i}"
+                r.columns.iter().map(|c| format!("{alias}.{} IS NOT NULL", quote_ident(c))).collect();
+            out.push((
+                format!("LEFT JOIN {} {pa} ON {}", parent.qualified, on.join(" AND ")),
+                reused.is_some(),
+                format!("({} AND {pa}.ctid IS NULL)", not_null.join(" AND ")),
             ));
             let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
             if let Some(name) = &r.constraint {
@@ -241,7 +252,6 @@ fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
                 orphan_rows.push(format!("({tl}, {cols}, {parent_l}, x.n{i}, x.ids{i})"));
             }
         }
-        let broken: Vec<String> = (0..refs.len()).map(|i| format!("b{i}")).collect();
         let mut branches = Vec::new();
         if !fk_rows.is_empty() {
             branches.push(format!(
@@ -261,17 +271,95 @@ fn violations(schema: &Schema, fks: &[ForeignKey]) -> Result<Vec<Query>> {
                 orphan_rows.join(", ")
             ));
         }
+        Ok(Parts { table, refs: out, branches })
+    }
+}
+
+/// One scan per child table finds the rows breaking any of its references
+/// (a parallel hash join keeps only them); the few broken rows are then
+/// counted per reference, as foreign-key violations and as orphans.
+/// `skip`: a table the caller checks itself (see [`shared`]).
+fn violations(schema: &Schema, fks: &[ForeignKey], skip: Option<pg_sys::Oid>) -> Result<Vec<Query>> {
+    let mut queries = Vec::new();
+    for (child, refs) in references(schema, fks).into_iter().filter(|(c, _)| Some(*c) != skip) {
+        let parts = Parts::new(child, &refs, "ch", &[])?;
+        let id = if parts.table.column_type("id")?.is_some() { "ch.id" } else { "NULL::bigint" };
+        let (mut joins, mut flags, mut aggs, mut broken) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, (join, _, flag)) in parts.refs.iter().enumerate() {
+            joins.push(join.as_str());
+            flags.push(format!("{flag} AS b{i}"));
+            aggs.push(format!(
+                "count(*) FILTER (WHERE b{i}) AS n{i}, (array_agg(id ORDER BY id) FILTER (WHERE b{i}))[1:10] AS ids{i}"
+            ));
+            broken.push(format!("b{i}"));
+        }
         queries.push(Query::all(format!(
             "WITH x AS (SELECT {aggs} FROM (SELECT {id} AS id, {flags} FROM {t} ch {joins}) b WHERE {any}) {}",
-            branches.join(" UNION ALL "),
+            parts.branches.join(" UNION ALL "),
             aggs = aggs.join(", "),
             flags = flags.join(", "),
-            t = table.qualified,
+            t = parts.table.qualified,
             joins = joins.join(" "),
             any = broken.join(" OR "),
         )));
     }
     Ok(queries)
+}
+
+/// The payments of the loans whose `pm` count `n` is positive (a NULL loan
+/// id is a group of its own), looked up through the loan index: the planner
+/// takes an array it cannot see for a few elements.
+pub fn of_loans(n: &str) -> String {
+    format!(
+        "(p.loan_application_id = ANY (ARRAY(SELECT loan_id FROM pm WHERE {n} > 0)) \
+          OR p.loan_application_id IS NULL AND EXISTS (SELECT FROM pm WHERE loan_id IS NULL AND {n} > 0))"
+    )
+}
+
+/// The system check's single pass over every payment (sql/system.sql):
+/// the payments' references, and `loan` and `payment`, the two families'
+/// statements that read its counts. None where payments' schedule_id is not
+/// unique, or payments have no id: the families then run their own passes.
+pub fn shared(schema: &Schema, fks: &[ForeignKey], loan: &str, payment: &str) -> Result<Option<Query>> {
+    let Some(payments) = schema.table(PAYMENTS) else { return Ok(None) };
+    if !schema.is_unique(PAYMENTS, &["schedule_id"])? {
+        return Ok(None);
+    }
+    let refs = references(schema, fks).into_iter().find(|(c, _)| *c == payments).map(|(_, r)| r).unwrap_or_default();
+    let reuse = [
+        (schema.table(LOANS).unwrap_or_default(), "loan_application_id", "l"),
+        (schema.table(SCHEDULE).unwrap_or_default(), "schedule_id", "s"),
+    ];
+    let parts = Parts::new(payments, &refs, "p", &reuse)?;
+    let (mut columns, mut joins, mut counts, mut x) =
+        (vec![", s.status AS schedule_status, s.due_date AS schedule_due_date".to_string()], vec![], vec![], vec![]);
+    for (i, (join, reused, flag)) in parts.refs.iter().enumerate() {
+        columns.push(format!(", {flag} AS b{i}"));
+        if !reused {
+            joins.push(join.as_str());
+        }
+        counts.push(format!(", count(*) FILTER (WHERE c.b{i}) AS n{i}"));
+        // The first ids, from the few loans that have any.
+        x.push(format!(
+            "sum(n{i})::bigint AS n{i}, ARRAY(SELECT p.id FROM {t} p {join} WHERE {loans} AND {flag} \
+                                             ORDER BY p.id LIMIT 10) AS ids{i}",
+            t = parts.table.qualified,
+            loans = of_loans(&format!("n{i}")),
+        ));
+    }
+    let checked = PAYMENT_CHECKED_SQL
+        .replace("@from@", "@s@.payments_payment")
+        .replace("@columns@", &columns.concat())
+        .replace("@joins@", &joins.join(" "));
+    let mut rest = String::new();
+    if !x.is_empty() {
+        rest = format!(", x AS (SELECT {} FROM pm)\n", x.join(", "));
+    }
+    let selects: Vec<String> =
+        parts.branches.iter().cloned().chain([loan, payment].map(|f| format!("SELECT * FROM ({f}) f"))).collect();
+    rest.push_str(&selects.join("\nUNION ALL\n"));
+    let sql = SYSTEM_SQL.replace("@checked@", &checked).replace("@counts@", &counts.concat()).replace("@rest@", &rest);
+    Ok(Some(Query::all(schema.render(&sql))))
 }
 
 /// Foreign keys that are NOT VALID, and expected ones that are missing.
@@ -307,10 +395,9 @@ fn unvalidated(schema: &Schema, fks: &[ForeignKey]) -> Result<Option<Query>> {
 }
 
 /// The system section's own queries (the families' all-rows queries follow them).
-pub fn structural(schema: &Schema) -> Result<Vec<Query>> {
-    let fks = foreign_keys(schema)?;
-    let mut queries = violations(schema, &fks)?;
-    queries.extend(unvalidated(schema, &fks)?);
+pub fn structural(schema: &Schema, fks: &[ForeignKey], skip: Option<pg_sys::Oid>) -> Result<Vec<Query>> {
+    let mut queries = violations(schema, fks, skip)?;
+    queries.extend(unvalidated(schema, fks)?);
     if !schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"])? {
         queries.push(Query::all(schema.render(DUPLICATE_SEQUENCE_SQL)));
     }

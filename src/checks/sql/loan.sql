@@ -3,7 +3,11 @@
 --   <loan>  a condition on a loan id: "= $1" for one loan, "IS NOT NULL" for all
 --   <payment_of> the join from an installment "s" to its payment "p" (whose
 --           schedule_id is NULL when it has none): a plain join where the
---           payments' schedule_id is unique, else a lookup of one payment
+--           payments' schedule_id is unique, else a lookup of one payment;
+--           in the system check, none (every installment without a payment)
+--   <paid>  per loan: the payments' sum and count, and (in the system check)
+--           the installments that have a payment counted by status
+--           (on_paid, on_unpaid, on_due_past), 0 where <payment_of> joined them
 -- One pass over installments joined to their payments and one over payments,
 -- aggregated per loan and hash-joined to the loans. The few installments
 -- that are paid without a payment or have one but are not paid are counted
@@ -31,10 +35,7 @@ WITH inst AS (
      WHERE s.loan_application_id @loan@
      GROUP BY s.loan_application_id
 ), paid AS (
-    SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n
-      FROM @s@.payments_payment p
-     WHERE p.loan_application_id @loan@
-     GROUP BY p.loan_application_id
+    @paid@
 ), loan AS (
     -- A loan, or a missing loan that installments name (found false): only
     -- their own per-installment findings are reported for those.
@@ -45,8 +46,10 @@ WITH inst AS (
            u.username, u.is_active AS submitter_active,
            coalesce(i.n, 0) AS n, coalesce(i.principal_sum, 0.00) AS principal_sum,
            coalesce(i.owed, 0.00) AS owed, coalesce(i.unpaid, 0) AS unpaid,
-           coalesce(i.overdue, 0) AS overdue, coalesce(i.stale, 0) AS stale,
-           coalesce(i.misapplied, 0) AS misapplied,
+           coalesce(i.overdue, 0) AS overdue,
+           -- What "paid" adds where the installments were counted without their payments.
+           coalesce(i.stale, 0) - coalesce(y.on_due_past, 0) AS stale,
+           coalesce(i.misapplied, 0) - coalesce(y.on_paid, 0) + coalesce(y.on_unpaid, 0) AS misapplied,
            coalesce(i.sequence_ok, true) AS sequence_ok,
            coalesce(y.paid, 0.00) AS paid, coalesce(y.n, 0) AS payments
       FROM (SELECT * FROM @s@.loans_loanapplication WHERE id @loan@) l
