@@ -198,7 +198,7 @@ pub fn since_last(client: &mut Client, scope: &str) -> Result<(Vec<Finding>, Vec
         .map_err(server)?;
     let resolved = tx
         .query(
-            "SELECT severity, code, entity, entity_id, message, '{}'::jsonb FROM motofinai.finding_history \
+            "SELECT severity, code, entity, entity_id, message, coalesce(details, '{}'::jsonb) FROM motofinai.finding_history \
               WHERE resolved_run = $1 ORDER BY severity, code, entity_id",
             &[&run],
         )

@@ -156,7 +156,7 @@ class Command(BaseCommand):
                 "WHERE r.id = %s AND EXISTS (SELECT FROM motofinai.finding_history h WHERE h.first_run = r.id "
                 "AND h.code = f.code AND h.entity = f.entity AND h.entity_id IS NOT DISTINCT FROM f.entity_id)",
                 [run], self.database))
-            resolved = fetch_dicts("SELECT severity, code, entity, entity_id, message, '{}'::jsonb AS details "
+            resolved = fetch_dicts("SELECT severity, code, entity, entity_id, message, coalesce(details, '{}'::jsonb) AS details "
                                    "FROM motofinai.finding_history WHERE resolved_run = %s "
                                    "ORDER BY severity, code, entity_id", [run], self.database)
         out.phase(new)
