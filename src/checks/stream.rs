@@ -19,11 +19,18 @@ pub struct Query {
     /// Planner settings for this statement alone, where measurement showed
     /// the planner's choice to be the slower one.
     pub settings: &'static [(&'static CStr, &'static CStr)],
+    /// Findings already computed (by a statement that served several
+    /// sections), given in this query's place.
+    pub rows: Option<Vec<Finding>>,
 }
 
 impl Query {
     pub fn all(sql: String) -> Query {
-        Query { sql, id: None, ids: None, settings: &[] }
+        Query { sql, id: None, ids: None, settings: &[], rows: None }
+    }
+
+    pub fn ready(rows: Vec<Finding>) -> Query {
+        Query { rows: Some(rows), ..Query::all(String::new()) }
     }
 }
 
@@ -118,7 +125,7 @@ fn open_plan(q: &Query) -> Result<String> {
 /// planner use parallel workers (a cursor fetched in batches cannot): on
 /// 100,000 loans the hash joins and aggregates share the cores. Its findings
 /// are few next to the rows it reads, so holding them is cheap.
-fn run_whole(q: &Query) -> Result<Vec<Finding>> {
+pub fn run_whole(q: &Query) -> Result<Vec<Finding>> {
     let args: Vec<pgrx::datum::DatumWithOid> = q.ids.iter().map(|ids| ids.clone().into()).collect();
     with_settings(q, || {
         Spi::connect(|client| {
@@ -206,6 +213,10 @@ impl Stream {
             }
             None => match self.queries.pop_front() {
                 None => Ok(false),
+                Some(Query { rows: Some(rows), .. }) => {
+                    self.batch.extend(rows);
+                    Ok(true)
+                }
                 Some(q) if q.id.is_none() => {
                     self.batch.extend(run_whole(&q)?);
                     Ok(true)

@@ -278,10 +278,14 @@ impl Parts {
 /// One scan per child table finds the rows breaking any of its references
 /// (a parallel hash join keeps only them); the few broken rows are then
 /// counted per reference, as foreign-key violations and as orphans.
-/// `skip`: a table the caller checks itself (see [`shared`]).
-fn violations(schema: &Schema, fks: &[ForeignKey], skip: Option<pg_sys::Oid>) -> Result<Vec<Query>> {
+/// `instead`: a table the caller checked itself (see [`shared`]), and its findings.
+fn violations(schema: &Schema, fks: &[ForeignKey], mut instead: Option<(pg_sys::Oid, Query)>) -> Result<Vec<Query>> {
     let mut queries = Vec::new();
-    for (child, refs) in references(schema, fks).into_iter().filter(|(c, _)| Some(*c) != skip) {
+    for (child, refs) in references(schema, fks) {
+        if let Some((_, q)) = instead.take_if(|(t, _)| *t == child) {
+            queries.push(q);
+            continue;
+        }
         let parts = Parts::new(child, &refs, "ch", &[])?;
         let id = if parts.table.column_type("id")?.is_some() { "ch.id" } else { "NULL::bigint" };
         let (mut joins, mut flags, mut aggs, mut broken) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -395,8 +399,8 @@ fn unvalidated(schema: &Schema, fks: &[ForeignKey]) -> Result<Option<Query>> {
 }
 
 /// The system section's own queries (the families' all-rows queries follow them).
-pub fn structural(schema: &Schema, fks: &[ForeignKey], skip: Option<pg_sys::Oid>) -> Result<Vec<Query>> {
-    let mut queries = violations(schema, fks, skip)?;
+pub fn structural(schema: &Schema, fks: &[ForeignKey], instead: Option<(pg_sys::Oid, Query)>) -> Result<Vec<Query>> {
+    let mut queries = violations(schema, fks, instead)?;
     queries.extend(unvalidated(schema, fks)?);
     if !schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"])? {
         queries.push(Query::all(schema.render(DUPLICATE_SEQUENCE_SQL)));

@@ -54,7 +54,7 @@ WITH inst AS (
            coalesce(y.paid, 0.00) AS paid, coalesce(y.n, 0) AS payments
       FROM (SELECT * FROM @s@.loans_loanapplication WHERE id @loan@) l
       FULL JOIN inst i ON i.loan_id = l.id
-      LEFT JOIN paid y ON y.loan_id = l.id
+      LEFT JOIN paid y ON y.loan_id = coalesce(l.id, i.loan_id)
       LEFT JOIN @s@.inventory_motor m ON m.id = l.motor_id
       LEFT JOIN @s@.users_user u ON u.id = l.submitted_by_id
 ), flagged AS (
