@@ -159,10 +159,9 @@ pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
 /// come from system.sql's pass over the payments.
 fn loan_sql(schema: &Schema, shared: bool) -> String {
     // An unreadable catalog gets the lookup, which is right either way.
-    let unique = schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false);
     let payment_of = if shared {
         "CROSS JOIN (SELECT NULL::bigint AS schedule_id) p"
-    } else if unique {
+    } else if schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false) {
         "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id"
     } else {
         "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"

@@ -5,12 +5,12 @@
 use super::stream::Query;
 use super::tables::*;
 use super::{Family, PAYMENT_CHECKED_SQL};
-
-const SYSTEM_SQL: &str = include_str!("sql/system.sql");
 use crate::catalog::{quote_ident, quote_literal, Regclass, Table};
 use crate::errors::spi_error;
 use crate::errors::Result;
 use pgrx::prelude::*;
+
+const SYSTEM_SQL: &str = include_str!("sql/system.sql");
 
 /// (child table, column, parent table) for the orphan report.
 const ORPHANS: [(&str, &str, &str); 5] = [
@@ -214,10 +214,19 @@ fn references(schema: &Schema, fks: &[ForeignKey]) -> Vec<(pg_sys::Oid, Vec<Refe
 /// reference's count `x.nI` and first ids `x.idsI`.
 struct Parts {
     table: Table,
-    /// (join, whether an alias of `reuse` already makes it, flag).
-    refs: Vec<(String, bool, String)>,
+    refs: Vec<RefSql>,
     /// The foreign-key and orphan findings, each a SELECT over `x`.
     branches: Vec<String>,
+}
+
+/// One reference of [`Parts`].
+struct RefSql {
+    /// The LEFT JOIN to its parent.
+    join: String,
+    /// Whether the caller's query already has that join (an alias of `reuse`).
+    reused: bool,
+    /// True on a row whose reference does not resolve.
+    flag: String,
 }
 
 impl Parts {
@@ -239,11 +248,11 @@ impl Parts {
                 .collect();
             let not_null: Vec<String> =
                 r.columns.iter().map(|c| format!("{alias}.{} IS NOT NULL", quote_ident(c))).collect();
-            out.push((
-                format!("LEFT JOIN {} {pa} ON {}", parent.qualified, on.join(" AND ")),
-                reused.is_some(),
-                format!("({} AND {pa}.ctid IS NULL)", not_null.join(" AND ")),
-            ));
+            out.push(RefSql {
+                join: format!("LEFT JOIN {} {pa} ON {}", parent.qualified, on.join(" AND ")),
+                reused: reused.is_some(),
+                flag: format!("({} AND {pa}.ctid IS NULL)", not_null.join(" AND ")),
+            });
             let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
             if let Some(name) = &r.constraint {
                 fk_rows.push(format!("({}, {cols}, {parent_l}, x.n{i}, x.ids{i})", quote_literal(name)));
@@ -289,9 +298,9 @@ fn violations(schema: &Schema, fks: &[ForeignKey], mut instead: Option<(pg_sys::
         let parts = Parts::new(child, &refs, "ch", &[])?;
         let id = if parts.table.column_type("id")?.is_some() { "ch.id" } else { "NULL::bigint" };
         let (mut joins, mut flags, mut aggs, mut broken) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (i, (join, _, flag)) in parts.refs.iter().enumerate() {
-            joins.push(join.as_str());
-            flags.push(format!("{flag} AS b{i}"));
+        for (i, r) in parts.refs.iter().enumerate() {
+            joins.push(r.join.as_str());
+            flags.push(format!("{} AS b{i}", r.flag));
             aggs.push(format!(
                 "count(*) FILTER (WHERE b{i}) AS n{i}, (array_agg(id ORDER BY id) FILTER (WHERE b{i}))[1:10] AS ids{i}"
             ));
@@ -323,7 +332,7 @@ pub fn of_loans(n: &str) -> String {
 /// The system check's single pass over every payment (sql/system.sql):
 /// the payments' references, and `loan` and `payment`, the two families'
 /// statements that read its counts. None where payments' schedule_id is not
-/// unique, or payments have no id: the families then run their own passes.
+/// unique: the families then run their own passes.
 pub fn shared(schema: &Schema, fks: &[ForeignKey], loan: &str, payment: &str) -> Result<Option<Query>> {
     let Some(payments) = schema.table(PAYMENTS) else { return Ok(None) };
     if !schema.is_unique(PAYMENTS, &["schedule_id"])? {
@@ -337,7 +346,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], loan: &str, payment: &str) ->
     let parts = Parts::new(payments, &refs, "p", &reuse)?;
     let (mut columns, mut joins, mut counts, mut x) =
         (vec![", s.status AS schedule_status, s.due_date AS schedule_due_date".to_string()], vec![], vec![], vec![]);
-    for (i, (join, reused, flag)) in parts.refs.iter().enumerate() {
+    for (i, RefSql { join, reused, flag }) in parts.refs.iter().enumerate() {
         columns.push(format!(", {flag} AS b{i}"));
         if !reused {
             joins.push(join.as_str());
