@@ -21,14 +21,12 @@ use stream::{Query, Stream};
 use tables::{Schema, LOANS, MOTORS, PAYMENTS, SCHEDULE, STOCK, USERS};
 
 const LOAN_SQL: &str = include_str!("sql/loan.sql");
+const LOAN_INST_SQL: &str = include_str!("sql/loan_inst.sql");
 const PAYMENT_SQL: &str = include_str!("sql/payment.sql");
 const DUP_ONE_SQL: &str = include_str!("sql/dup_one.sql");
 const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
-const PAYMENT_CHECKED_SQL: &str = include_str!("sql/payment_checked.sql");
-const SYSTEM_PAID_SQL: &str = include_str!("sql/system_paid.sql");
 /// loan.sql's <paid> outside the system check.
-const PAID_SQL: &str = "SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n, \
-        0 AS on_paid, 0 AS on_unpaid, 0 AS on_due_past \
+const PAID_SQL: &str = "SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n \
    FROM @s@.payments_payment p WHERE p.loan_application_id @loan@ GROUP BY p.loan_application_id";
 const INVENTORY_SQL: &str = include_str!("sql/inventory.sql");
 
@@ -117,14 +115,16 @@ pub fn stream(scope: Scope) -> Result<Stream> {
 }
 
 /// The system check: the system section's own queries and the three
-/// families, the loan and payment families sharing one pass over the
-/// payments with the payments' references where they can. That pass runs
-/// first; its findings take their sections' places, so the order is the
-/// same either way (the command's phases print in that order too).
+/// families, the loan and payment families and the payments' references
+/// sharing one join of the installments to their payments where they can
+/// (sql/system.sql). That statement runs first; its findings take their
+/// sections' places, so the order is the same either way (the command's
+/// phases print in that order too).
 fn system_queries(schema: &Schema, fks: &[system::ForeignKey]) -> Result<Vec<Query>> {
-    let loan = loan_sql(schema, true).replace("@loan@", "IS NOT NULL");
+    let inst = loan_inst(schema, true).replace("@loan@", "IS NOT NULL");
+    let loan = loan_sql("SELECT * FROM inst_all", "SELECT loan_id, paid, n FROM pm").replace("@loan@", "IS NOT NULL");
     let payment = payment_sql(DUP_ALL_SQL, "", &system::of_loans("flagged"));
-    let Some(shared) = system::shared(schema, fks, &loan, &payment)? else {
+    let Some(shared) = system::shared(schema, fks, &inst, &loan, &payment)? else {
         let mut queries = system::structural(schema, fks, None)?;
         queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(schema, None)));
         return Ok(queries);
@@ -152,33 +152,36 @@ pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
     Stream::new([Family::Loan, Family::Payment].map(|f| f.query_loans(&schema, loans)).into()).collect_all()
 }
 
-/// The loan family's statement, joining each installment to its payment: a
-/// hash join where payments.schedule_id is unique (the Motofinai schema), else
-/// a lookup of one payment per installment, so that sums never count an
-/// installment twice. In the system check (`shared`), no join: the counts
-/// come from system.sql's pass over the payments.
-fn loan_sql(schema: &Schema, shared: bool) -> String {
+/// The loan rules' per-loan aggregate of the installments, each joined to
+/// its payment: a hash join where payments.schedule_id is unique (the
+/// Motofinai schema), else a lookup of one payment per installment, so that
+/// sums never count an installment twice. `good`: with the count the system
+/// check reads (sql/system.sql, only run where schedule_id is unique).
+fn loan_inst(schema: &Schema, good: bool) -> String {
     // An unreadable catalog gets the lookup, which is right either way.
-    let payment_of = if shared {
-        "CROSS JOIN (SELECT NULL::bigint AS schedule_id) p"
-    } else if schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false) {
+    let payment_of = if schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false) {
         "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id"
     } else {
         "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
     };
-    let paid = if shared {
-        SYSTEM_PAID_SQL.replace("@of_loans(mismatched)@", &system::of_loans("mismatched"))
+    let good = if good {
+        ", count(*) FILTER (WHERE p.loan_application_id = s.loan_application_id AND p.amount = s.total_amount) AS good"
     } else {
-        PAID_SQL.into()
+        ""
     };
-    LOAN_SQL.replace("@payment_of@", payment_of).replace("@paid@", &paid)
+    LOAN_INST_SQL.replace("@payment_of@", payment_of).replace("@good@", good)
+}
+
+/// The loan family's statement over `inst` (loan_inst.sql's rows) and
+/// `paid` (per loan, the payments' sum and count).
+fn loan_sql(inst: &str, paid: &str) -> String {
+    LOAN_SQL.replace("@inst@", inst).replace("@paid@", paid)
 }
 
 /// The payment family's statement over the payments `p` for which
 /// `paying` `pay` holds, with `dup` finding their possible duplicates.
 fn payment_sql(dup: &str, paying: &str, pay: &str) -> String {
-    let checked = PAYMENT_CHECKED_SQL.replace("@from@", "pay").replace("@columns@", "").replace("@joins@", "");
-    PAYMENT_SQL.replace("@checked@", &checked).replace("@dup@", dup).replace("@paying@", paying).replace("@pay@", pay)
+    PAYMENT_SQL.replace("@dup@", dup).replace("@paying@", paying).replace("@pay@", pay)
 }
 
 /// Up to how many loans an incremental check looks each row up by index.
@@ -205,7 +208,7 @@ impl Family {
     fn query(self, schema: &Schema, id: Option<i64>) -> Query {
         let filter = if id.is_some() { "= $1" } else { "IS NOT NULL" };
         let sql = match self {
-            Family::Loan => loan_sql(schema, false).replace("@loan@", filter),
+            Family::Loan => loan_sql(&loan_inst(schema, false), PAID_SQL).replace("@loan@", filter),
             Family::Payment => payment_sql(if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL }, "p.id", filter),
             Family::Inventory => INVENTORY_SQL.replace("@motor@", filter),
         };
@@ -222,7 +225,7 @@ impl Family {
     /// rules of those loans, the payment rules of their payments.
     fn query_loans(self, schema: &Schema, loans: &[i64]) -> Query {
         let sql = match self {
-            Family::Loan => loan_sql(schema, false).replace("@loan@", "= ANY ($1)"),
+            Family::Loan => loan_sql(&loan_inst(schema, false), PAID_SQL).replace("@loan@", "= ANY ($1)"),
             Family::Payment => payment_sql(DUP_ONE_SQL, "p.loan_application_id", "= ANY ($1)"),
             Family::Inventory => unreachable!("the inventory rules are not checked by loan"),
         };

@@ -4,7 +4,7 @@
 
 use super::stream::Query;
 use super::tables::*;
-use super::{Family, PAYMENT_CHECKED_SQL};
+use super::Family;
 use crate::catalog::{quote_ident, quote_literal, Regclass, Table};
 use crate::errors::spi_error;
 use crate::errors::Result;
@@ -223,8 +223,8 @@ struct Parts {
 struct RefSql {
     /// The LEFT JOIN to its parent.
     join: String,
-    /// Whether the caller's query already has that join (an alias of `reuse`).
-    reused: bool,
+    /// Which of the caller's joins (`reuse`) it is, if any.
+    reused: Option<usize>,
     /// True on a row whose reference does not resolve.
     flag: String,
 }
@@ -238,8 +238,9 @@ impl Parts {
         let (mut out, mut fk_rows, mut orphan_rows) = (Vec::new(), Vec::new(), Vec::new());
         for (i, r) in refs.iter().enumerate() {
             let parent = Table::open(Some(Regclass(r.parent)), "table")?;
-            let reused = reuse.iter().find(|(p, c, _)| *p == r.parent && r.columns == [*c] && r.ref_columns == ["id"]);
-            let pa = reused.map_or_else(|| format!("p{i}"), |(_, _, a)| a.to_string());
+            let reused =
+                reuse.iter().position(|(p, c, _)| *p == r.parent && r.columns == [*c] && r.ref_columns == ["id"]);
+            let pa = reused.map_or_else(|| format!("p{i}"), |k| reuse[k].2.to_string());
             let on: Vec<String> = r
                 .columns
                 .iter()
@@ -250,7 +251,7 @@ impl Parts {
                 r.columns.iter().map(|c| format!("{alias}.{} IS NOT NULL", quote_ident(c))).collect();
             out.push(RefSql {
                 join: format!("LEFT JOIN {} {pa} ON {}", parent.qualified, on.join(" AND ")),
-                reused: reused.is_some(),
+                reused,
                 flag: format!("({} AND {pa}.ctid IS NULL)", not_null.join(" AND ")),
             });
             let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
@@ -329,49 +330,54 @@ pub fn of_loans(n: &str) -> String {
     )
 }
 
-/// The system check's single pass over every payment (sql/system.sql):
-/// the payments' references, and `loan` and `payment`, the two families'
-/// statements that read its counts. None where payments' schedule_id is not
-/// unique: the families then run their own passes.
-pub fn shared(schema: &Schema, fks: &[ForeignKey], loan: &str, payment: &str) -> Result<Option<Query>> {
+/// The system check's shared statement (sql/system.sql): `inst`, the loan
+/// rules' aggregate with its count of good payments, the payments counted
+/// per loan, the payments' references, and `loan` and `payment`, the two
+/// families' statements that read them. None where payments' schedule_id is
+/// not unique: the families then run their own passes.
+pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payment: &str) -> Result<Option<Query>> {
     let Some(payments) = schema.table(PAYMENTS) else { return Ok(None) };
     if !schema.is_unique(PAYMENTS, &["schedule_id"])? {
         return Ok(None);
     }
     let refs = references(schema, fks).into_iter().find(|(c, _)| *c == payments).map(|(_, r)| r).unwrap_or_default();
+    // The references system.sql settles per loan, and the pm column naming
+    // the loans whose payments may break each.
     let reuse = [
         (schema.table(LOANS).unwrap_or_default(), "loan_application_id", "l"),
         (schema.table(SCHEDULE).unwrap_or_default(), "schedule_id", "s"),
     ];
+    let suspects = ["lost", "odd"];
     let parts = Parts::new(payments, &refs, "p", &reuse)?;
-    let (mut columns, mut joins, mut counts, mut x) =
-        (vec![", s.status AS schedule_status, s.due_date AS schedule_due_date".to_string()], vec![], vec![], vec![]);
+    let (mut joins, mut counts, mut x) = (vec![], vec![], vec![]);
     for (i, RefSql { join, reused, flag }) in parts.refs.iter().enumerate() {
-        columns.push(format!(", {flag} AS b{i}"));
-        if !reused {
-            joins.push(join.as_str());
-        }
-        counts.push(format!(", count(*) FILTER (WHERE c.b{i}) AS n{i}"));
-        // The first ids, from the few loans that have any.
+        let suspect = match reused {
+            Some(k) => suspects[*k].to_string(),
+            None => {
+                joins.push(join.as_str());
+                counts.push(format!(", count(*) FILTER (WHERE {flag}) AS n{i}"));
+                format!("n{i}")
+            }
+        };
+        // The broken rows, counted and the first ids listed from the few
+        // loans that may have any.
+        let broken = format!("FROM {} p {join} WHERE {} AND {flag}", parts.table.qualified, of_loans(&suspect));
         x.push(format!(
-            "sum(n{i})::bigint AS n{i}, ARRAY(SELECT p.id FROM {t} p {join} WHERE {loans} AND {flag} \
-                                             ORDER BY p.id LIMIT 10) AS ids{i}",
-            t = parts.table.qualified,
-            loans = of_loans(&format!("n{i}")),
+            "(SELECT count(*) {broken}) AS n{i}, ARRAY(SELECT p.id {broken} ORDER BY p.id LIMIT 10) AS ids{i}"
         ));
     }
-    let checked = PAYMENT_CHECKED_SQL
-        .replace("@from@", "@s@.payments_payment")
-        .replace("@columns@", &columns.concat())
-        .replace("@joins@", &joins.join(" "));
     let mut rest = String::new();
     if !x.is_empty() {
-        rest = format!(", x AS (SELECT {} FROM pm)\n", x.join(", "));
+        rest = format!(", x AS (SELECT {})\n", x.join(", "));
     }
     let selects: Vec<String> =
         parts.branches.iter().cloned().chain([loan, payment].map(|f| format!("SELECT * FROM ({f}) f"))).collect();
     rest.push_str(&selects.join("\nUNION ALL\n"));
-    let sql = SYSTEM_SQL.replace("@checked@", &checked).replace("@counts@", &counts.concat()).replace("@rest@", &rest);
+    let sql = SYSTEM_SQL
+        .replace("@inst@", inst)
+        .replace("@joins@", &joins.join(" "))
+        .replace("@counts@", &counts.concat())
+        .replace("@rest@", &rest);
     Ok(Some(Query::all(schema.render(&sql))))
 }
 

@@ -1,39 +1,15 @@
 -- Loan family. Placeholders (written @name@ in the SQL) filled in by checks/mod.rs:
 --   <s>     the quoted schema of the Motofinai tables
 --   <loan>  a condition on a loan id: "= $1" for one loan, "IS NOT NULL" for all
---   <payment_of> the join from an installment "s" to its payment "p" (whose
---           schedule_id is NULL when it has none): a plain join where the
---           payments' schedule_id is unique, else a lookup of one payment;
---           in the system check, none (every installment without a payment)
---   <paid>  per loan: the payments' sum and count, and (in the system check)
---           the installments that have a payment counted by status
---           (on_paid, on_unpaid, on_due_past), 0 where <payment_of> joined them
+--   <inst>  per loan, its installments' counts and sums (loan_inst.sql, or in
+--           the system check its shared result)
+--   <paid>  per loan: the payments' sum (paid) and count (n)
 -- One pass over installments joined to their payments and one over payments,
 -- aggregated per loan and hash-joined to the loans. The few installments
 -- that are paid without a payment or have one but are not paid are counted
 -- there and listed only for their loans.
 WITH inst AS (
-    SELECT s.loan_application_id AS loan_id,
-           count(*) AS n,
-           sum(s.principal_amount) AS principal_sum,
-           sum(s.total_amount) AS owed,
-           count(*) FILTER (WHERE s.status <> 'paid') AS unpaid,
-           count(*) FILTER (WHERE s.status <> 'paid' AND s.due_date < CURRENT_DATE) AS overdue,
-           -- An installment that has its payment is payment_not_applied, never stale.
-           count(*) FILTER (WHERE s.status = 'due' AND s.due_date < CURRENT_DATE AND p.schedule_id IS NULL) AS stale,
-           count(*) FILTER (WHERE (s.status = 'paid') = (p.schedule_id IS NULL)) AS misapplied,
-           -- 1..n exactly: with n rows, min 1, max n and the sums of 1..n and
-           -- of its squares (no sort for a DISTINCT count is needed). Once min
-           -- and max hold, every square is at most n^2, so the float8 sum is
-           -- exact below 2^17 installments per loan, and cheaper than numeric.
-           min(s.sequence) = 1 AND max(s.sequence) = count(*)
-               AND sum(s.sequence) = count(*) * (count(*) + 1) / 2
-               AND sum(s.sequence::float8 * s.sequence) = count(*) * (count(*) + 1) * (2 * count(*) + 1) / 6
-               AS sequence_ok
-      FROM @s@.loans_paymentschedule s
-      @payment_of@
-     WHERE s.loan_application_id @loan@
-     GROUP BY s.loan_application_id
+    @inst@
 ), paid AS (
     @paid@
 ), loan AS (
@@ -47,9 +23,7 @@ WITH inst AS (
            coalesce(i.n, 0) AS n, coalesce(i.principal_sum, 0.00) AS principal_sum,
            coalesce(i.owed, 0.00) AS owed, coalesce(i.unpaid, 0) AS unpaid,
            coalesce(i.overdue, 0) AS overdue,
-           -- What "paid" adds where the installments were counted without their payments.
-           coalesce(i.stale, 0) - coalesce(y.on_due_past, 0) AS stale,
-           coalesce(i.misapplied, 0) - coalesce(y.on_paid, 0) + coalesce(y.on_unpaid, 0) AS misapplied,
+           coalesce(i.stale, 0) AS stale, coalesce(i.misapplied, 0) AS misapplied,
            coalesce(i.sequence_ok, true) AS sequence_ok,
            coalesce(y.paid, 0.00) AS paid, coalesce(y.n, 0) AS payments
       FROM (SELECT * FROM @s@.loans_loanapplication WHERE id @loan@) l

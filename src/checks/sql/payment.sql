@@ -3,13 +3,29 @@
 --   <paying> the column <pay> tests: p.id, or p.loan_application_id for the payments of a set of loans
 --   <pay>   its condition: "= $1" for one payment, "IS NOT NULL" for all, "= ANY ($1)" for loans
 --   <dup>   the query finding each checked payment's possible duplicates (dup_one.sql or dup_all.sql)
---   <checked> payment_checked.sql over "pay"
 WITH pay AS (
     SELECT p.* FROM @s@.payments_payment p WHERE @paying@ @pay@
 ), dup AS (
     @dup@
 ), checked AS (
-    @checked@
+    SELECT c.*,
+           -- Rows with no flag set never reach the findings.
+           (c.loan_missing OR c.installment_missing OR c.loan_mismatch OR c.future_date OR c.exceeds
+            OR c.differs OR c.before_activation) AS flagged
+      FROM (SELECT p.id, p.loan_application_id AS loan_id, p.schedule_id, p.amount, p.payment_date,
+                   l.activated_at, s.loan_application_id AS schedule_loan_id, s.total_amount,
+                   -- Each rule as a flag.
+                   l.id IS NULL AS loan_missing,
+                   s.id IS NULL AS installment_missing,
+                   s.loan_application_id <> p.loan_application_id AS loan_mismatch,
+                   p.payment_date > CURRENT_DATE AS future_date,
+                   p.amount > 1.10 * s.total_amount AS exceeds,
+                   (p.amount <> s.total_amount AND NOT p.amount > 1.10 * s.total_amount) AS differs,
+                   p.payment_date < l.activated_at::date AS before_activation
+              FROM pay p
+              LEFT JOIN @s@.loans_loanapplication l ON l.id = p.loan_application_id
+              LEFT JOIN @s@.loans_paymentschedule s ON s.id = p.schedule_id
+    ) c
 ), finding AS (
 SELECT f.ord, f.severity, f.code, 'payment'::text AS entity, c.id AS entity_id,
        CASE f.code

@@ -1,29 +1,36 @@
--- The system check's one pass over every payment. Each payment is joined
--- once to its installment, its loan and whatever else its foreign keys name,
--- and counted per loan ("pm", computed in parallel). From those counts come
--- the payments' broken references, the loan rules' payment sums, and the few
--- loans whose payments break a payment rule: the payment family then reads
--- only those loans' payments, through the indexes. Only where payments'
--- schedule_id is unique: each installment has at most one payment.
--- Placeholders (written @name@ in the SQL) filled in by checks/mod.rs:
---   <s>       the quoted schema of the Motofinai tables
---   <checked> payment_checked.sql over every payment, with the installment's
---             status and due date, and each reference's broken flag (bI)
---   <counts>  per reference, its broken rows: count(*) FILTER (WHERE c.bI) AS nI
---   <rest>    what reads "pm": the references' findings, the loan family
---             (loan.sql, its sums from "pm") and the payment family
-WITH pm AS MATERIALIZED (
-    SELECT c.loan_id, count(*) AS n, sum(c.amount) AS paid,
-           -- Installments that have a payment, by status; a payment on
-           -- another loan's installment (flagged) is counted apart.
-           count(*) FILTER (WHERE c.schedule_loan_id = c.loan_id AND c.schedule_status = 'paid') AS on_paid,
-           count(*) FILTER (WHERE c.schedule_loan_id = c.loan_id AND c.schedule_status <> 'paid') AS on_unpaid,
-           count(*) FILTER (WHERE c.schedule_loan_id = c.loan_id AND c.schedule_status = 'due'
-                              AND c.schedule_due_date < CURRENT_DATE) AS on_due_past,
-           count(*) FILTER (WHERE c.schedule_loan_id IS DISTINCT FROM c.loan_id
-                              AND c.schedule_loan_id IS NOT NULL) AS mismatched,
-           count(*) FILTER (WHERE c.flagged) AS flagged
-           @counts@
-      FROM (@checked@) c
-     GROUP BY c.loan_id
+-- The system check's shared statement, where payments' schedule_id is unique
+-- (each installment has at most one payment). Every installment is joined
+-- to its payment once, in the loan rules' aggregate ("inst_all"); the
+-- payments are counted per loan ("pm") without their installments. A loan
+-- whose payments all match, to the cent, an installment of its own (counted
+-- as "good" in inst_all) has no payment on which an installment rule or the
+-- installment reference can fire; the payments of the other loans ("odd")
+-- and of the loans flagged by another payment rule are read again through
+-- the loan index. Placeholders (written @name@ in the SQL) filled in by
+-- checks/system.rs:
+--   <s>      the quoted schema of the Motofinai tables
+--   <inst>   loan_inst.sql over every installment, with "good"
+--   <joins>  the payments' other references (users), each LEFT JOINed
+--   <counts> per such reference, its broken rows: count(*) FILTER (WHERE ...) AS nI
+--   <rest>   what reads "pm": the references' findings, the loan family
+--            (loan.sql over inst_all and pm) and the payment family
+WITH inst_all AS MATERIALIZED (
+    @inst@
+), pm AS MATERIALIZED (
+    SELECT g.*,
+           -- Payments naming a loan that does not exist.
+           CASE WHEN g.loan_id IS NOT NULL AND l.id IS NULL THEN g.n ELSE 0 END AS lost,
+           g.n - coalesce(i.good, 0) AS odd,
+           -- Loans with a payment some payment rule may fire on.
+           (l.id IS NULL OR g.future > 0 OR coalesce(g.first_date < l.activated_at::date, false)
+            OR g.n > coalesce(i.good, 0))::int AS flagged
+      FROM (SELECT p.loan_application_id AS loan_id, count(*) AS n, sum(p.amount) AS paid,
+                   count(*) FILTER (WHERE p.payment_date > CURRENT_DATE) AS future,
+                   min(p.payment_date) AS first_date
+                   @counts@
+              FROM @s@.payments_payment p
+              @joins@
+             GROUP BY p.loan_application_id) g
+      LEFT JOIN @s@.loans_loanapplication l ON l.id = g.loan_id
+      LEFT JOIN inst_all i ON i.loan_id = g.loan_id
 )@rest@
