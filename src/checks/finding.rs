@@ -18,6 +18,15 @@ pub struct Finding {
     pub details: JsonB,
 }
 
+impl Finding {
+    /// The table a reference finding is about (foreign_key_violation's
+    /// "table", orphaned_rows' "relation").
+    pub fn table(&self) -> Option<&str> {
+        let d = &self.details.0;
+        d.get("table").or_else(|| d.get("relation")).and_then(|v| v.as_str())
+    }
+}
+
 /// The row every check function returns.
 pub type Row = (
     name!(severity, String),

@@ -105,7 +105,7 @@ pub fn stream(scope: Scope) -> Result<Stream> {
             schema.require(&tables::ALL[..7])?;
             let fks = system::foreign_keys(&schema)?;
             if scope == Scope::Structure {
-                system::structural(&schema, &fks, None)?
+                system::structural(&schema, &fks, vec![])?
             } else {
                 system_queries(&schema, &fks)?
             }
@@ -125,16 +125,21 @@ fn system_queries(schema: &Schema, fks: &[system::ForeignKey]) -> Result<Vec<Que
     let loan = loan_sql("SELECT * FROM inst_all", "SELECT loan_id, paid, n FROM pm").replace("@loan@", "IS NOT NULL");
     let payment = payment_sql(DUP_ALL_SQL, "", &system::of_loans("flagged"));
     let Some(shared) = system::shared(schema, fks, &inst, &loan, &payment)? else {
-        let mut queries = system::structural(schema, fks, None)?;
+        let mut queries = system::structural(schema, fks, vec![])?;
         queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(schema, None)));
         return Ok(queries);
     };
     // The loan and payment rules report neither code.
-    let (references, families): (Vec<Finding>, Vec<Finding>) = stream::run_whole(&shared)?
+    let (mut references, families): (Vec<Finding>, Vec<Finding>) = stream::run_whole(&shared.query)?
         .into_iter()
         .partition(|f| matches!(f.code.as_str(), "foreign_key_violation" | "orphaned_rows"));
-    let payments = schema.table(PAYMENTS).map(|t| (t, Query::ready(references)));
-    let mut queries = system::structural(schema, fks, payments)?;
+    let mut instead = Vec::new();
+    for (table, name) in shared.tables {
+        let (own, others) = references.into_iter().partition(|f| f.table() == Some(name.as_str()));
+        references = others;
+        instead.push((table, Query::ready(own)));
+    }
+    let mut queries = system::structural(schema, fks, instead)?;
     queries.extend([Query::ready(families), Family::Inventory.query(schema, None)]);
     Ok(queries)
 }

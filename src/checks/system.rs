@@ -232,7 +232,14 @@ struct RefSql {
 impl Parts {
     /// `reuse`: joins the caller already has, as (parent, column, alias)
     /// joined on the parent's `id`.
-    fn new(child: pg_sys::Oid, refs: &[Reference], alias: &str, reuse: &[(pg_sys::Oid, &str, &str)]) -> Result<Parts> {
+    /// `x`: the CTE with the counts and ids that the findings read.
+    fn new(
+        child: pg_sys::Oid,
+        refs: &[Reference],
+        alias: &str,
+        reuse: &[(pg_sys::Oid, &str, &str)],
+        x: &str,
+    ) -> Result<Parts> {
         let table = Table::open(Some(Regclass(child)), "table")?;
         let tl = quote_literal(&table.name);
         let (mut out, mut fk_rows, mut orphan_rows) = (Vec::new(), Vec::new(), Vec::new());
@@ -256,10 +263,10 @@ impl Parts {
             });
             let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
             if let Some(name) = &r.constraint {
-                fk_rows.push(format!("({}, {cols}, {parent_l}, x.n{i}, x.ids{i})", quote_literal(name)));
+                fk_rows.push(format!("({}, {cols}, {parent_l}, {x}.n{i}, {x}.ids{i})", quote_literal(name)));
             }
             if r.orphan {
-                orphan_rows.push(format!("({tl}, {cols}, {parent_l}, x.n{i}, x.ids{i})"));
+                orphan_rows.push(format!("({tl}, {cols}, {parent_l}, {x}.n{i}, {x}.ids{i})"));
             }
         }
         let mut branches = Vec::new();
@@ -270,13 +277,13 @@ impl Parts {
                                k.conname, {tl}, k.n, k.cols, k.parent), \
                         jsonb_build_object('constraint', k.conname, 'table', {tl}, 'columns', k.cols, \
                                            'references', k.parent, 'count', k.n, 'first_ids', to_jsonb(k.ids)) \
-                   FROM x CROSS JOIN LATERAL (VALUES {}) k(conname, cols, parent, n, ids) WHERE k.n > 0",
+                   FROM {x} CROSS JOIN LATERAL (VALUES {}) k(conname, cols, parent, n, ids) WHERE k.n > 0",
                 fk_rows.join(", ")
             ));
         }
         if !orphan_rows.is_empty() {
             branches.push(format!(
-                "SELECT {ORPHAN_ROW} FROM x CROSS JOIN LATERAL (VALUES {}) o(relation, column_name, target, n, ids) \
+                "SELECT {ORPHAN_ROW} FROM {x} CROSS JOIN LATERAL (VALUES {}) o(relation, column_name, target, n, ids) \
                   WHERE o.n > 0",
                 orphan_rows.join(", ")
             ));
@@ -288,15 +295,15 @@ impl Parts {
 /// One scan per child table finds the rows breaking any of its references
 /// (a parallel hash join keeps only them); the few broken rows are then
 /// counted per reference, as foreign-key violations and as orphans.
-/// `instead`: a table the caller checked itself (see [`shared`]), and its findings.
-fn violations(schema: &Schema, fks: &[ForeignKey], mut instead: Option<(pg_sys::Oid, Query)>) -> Result<Vec<Query>> {
+/// `instead`: tables the caller checked itself (see [`shared`]), and their findings.
+fn violations(schema: &Schema, fks: &[ForeignKey], mut instead: Vec<(pg_sys::Oid, Query)>) -> Result<Vec<Query>> {
     let mut queries = Vec::new();
     for (child, refs) in references(schema, fks) {
-        if let Some((_, q)) = instead.take_if(|(t, _)| *t == child) {
-            queries.push(q);
+        if let Some(k) = instead.iter().position(|(t, _)| *t == child) {
+            queries.push(instead.swap_remove(k).1);
             continue;
         }
-        let parts = Parts::new(child, &refs, "ch", &[])?;
+        let parts = Parts::new(child, &refs, "ch", &[], "x")?;
         let id = if parts.table.column_type("id")?.is_some() { "ch.id" } else { "NULL::bigint" };
         let (mut joins, mut flags, mut aggs, mut broken) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, r) in parts.refs.iter().enumerate() {
@@ -320,65 +327,125 @@ fn violations(schema: &Schema, fks: &[ForeignKey], mut instead: Option<(pg_sys::
     Ok(queries)
 }
 
-/// The payments of the loans whose `pm` count `n` is positive (a NULL loan
-/// id is a group of its own), looked up through the loan index: the planner
-/// takes an array it cannot see for a few elements.
+/// The payments of the loans whose `pm` count `n` is positive.
 pub fn of_loans(n: &str) -> String {
+    loans_in("p.loan_application_id", "pm", n)
+}
+
+/// The rows whose loan `column` is one of the loans (`loan_id`) of `counts`
+/// whose `n` is positive (a NULL loan id is a group of its own), looked up
+/// through the loan index: the planner takes an array it cannot see for a
+/// few elements.
+fn loans_in(column: &str, counts: &str, n: &str) -> String {
     format!(
-        "(p.loan_application_id = ANY (ARRAY(SELECT loan_id FROM pm WHERE {n} > 0)) \
-          OR p.loan_application_id IS NULL AND EXISTS (SELECT FROM pm WHERE loan_id IS NULL AND {n} > 0))"
+        "({column} = ANY (ARRAY(SELECT loan_id FROM {counts} WHERE {n} > 0)) \
+          OR {column} IS NULL AND EXISTS (SELECT FROM {counts} WHERE loan_id IS NULL AND {n} > 0))"
     )
 }
 
-/// The system check's shared statement (sql/system.sql): `inst`, the loan
-/// rules' aggregate with its count of good payments, the payments counted
-/// per loan, the payments' references, and `loan` and `payment`, the two
-/// families' statements that read them. None where payments' schedule_id is
-/// not unique: the families then run their own passes.
-pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payment: &str) -> Result<Option<Query>> {
+/// A table whose references the shared statement checks per loan.
+struct Folded<'a> {
+    table: pg_sys::Oid,
+    alias: &'a str,
+    /// Its loan column.
+    loan: &'a str,
+    /// The CTE of system.sql counting its rows per loan.
+    counts: &'a str,
+    /// The joins system.sql settles per loan (parent, column, alias), and
+    /// for each, the column of `counts` naming the loans whose rows may break it.
+    reuse: Vec<(pg_sys::Oid, &'a str, &'a str)>,
+    suspects: Vec<&'a str>,
+    /// The CTE its findings read.
+    x: &'a str,
+}
+
+/// The system check's shared statement (sql/system.sql), and the tables
+/// whose references it checks (id, name).
+pub struct Shared {
+    pub query: Query,
+    pub tables: Vec<(pg_sys::Oid, String)>,
+}
+
+/// The system check's shared statement: `inst`, the loan rules' aggregate
+/// with its count of good payments, the payments counted per loan, the
+/// references of the payments and (where their loan is their only one) of
+/// the installments, and `loan` and `payment`, the two families' statements
+/// that read them. None where payments' schedule_id is not unique: the
+/// families then run their own passes.
+pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payment: &str) -> Result<Option<Shared>> {
     let Some(payments) = schema.table(PAYMENTS) else { return Ok(None) };
     if !schema.is_unique(PAYMENTS, &["schedule_id"])? {
         return Ok(None);
     }
-    let refs = references(schema, fks).into_iter().find(|(c, _)| *c == payments).map(|(_, r)| r).unwrap_or_default();
-    // The references system.sql settles per loan, and the pm column naming
-    // the loans whose payments may break each.
-    let reuse = [
-        (schema.table(LOANS).unwrap_or_default(), "loan_application_id", "l"),
-        (schema.table(SCHEDULE).unwrap_or_default(), "schedule_id", "s"),
-    ];
-    let suspects = ["lost", "odd"];
-    let parts = Parts::new(payments, &refs, "p", &reuse)?;
-    let (mut joins, mut counts, mut x) = (vec![], vec![], vec![]);
-    for (i, RefSql { join, reused, flag }) in parts.refs.iter().enumerate() {
-        let suspect = match reused {
-            Some(k) => suspects[*k].to_string(),
-            None => {
-                joins.push(join.as_str());
-                counts.push(format!(", count(*) FILTER (WHERE {flag}) AS n{i}"));
-                format!("n{i}")
-            }
-        };
-        // The broken rows, counted and the first ids listed from the few
-        // loans that may have any.
-        let broken = format!("FROM {} p {join} WHERE {} AND {flag}", parts.table.qualified, of_loans(&suspect));
-        x.push(format!(
-            "(SELECT count(*) {broken}) AS n{i}, ARRAY(SELECT p.id {broken} ORDER BY p.id LIMIT 10) AS ids{i}"
-        ));
+    let (loans, schedule) = (schema.table(LOANS).unwrap_or_default(), schema.table(SCHEDULE).unwrap_or_default());
+    let all = references(schema, fks);
+    let refs_of = |t: pg_sys::Oid| all.iter().find(|(c, _)| *c == t).map_or(&[][..], |(_, r)| r.as_slice());
+    let mut folded = vec![Folded {
+        table: payments,
+        alias: "p",
+        loan: "p.loan_application_id",
+        counts: "pm",
+        reuse: vec![(loans, "loan_application_id", "l"), (schedule, "schedule_id", "s")],
+        suspects: vec!["lost", "odd"],
+        x: "x",
+    }];
+    let to_loan = |r: &Reference| r.parent == loans && r.columns == ["loan_application_id"] && r.ref_columns == ["id"];
+    let installments = refs_of(schedule);
+    let has_id =
+        |t| Ok::<_, crate::errors::DbError>(Table::open(Some(Regclass(t)), "table")?.column_type("id")?.is_some());
+    if !installments.is_empty() && installments.iter().all(to_loan) && has_id(schedule)? {
+        folded.push(Folded {
+            table: schedule,
+            alias: "s",
+            loan: "s.loan_application_id",
+            counts: "im",
+            reuse: vec![(loans, "loan_application_id", "l")],
+            suspects: vec!["lost"],
+            x: "xs",
+        });
     }
-    let mut rest = String::new();
-    if !x.is_empty() {
-        rest = format!(", x AS (SELECT {})\n", x.join(", "));
+    let (mut joins, mut counts, mut rest, mut branches, mut tables) = (vec![], vec![], String::new(), vec![], vec![]);
+    for t in &folded {
+        let parts = Parts::new(t.table, refs_of(t.table), t.alias, &t.reuse, t.x)?;
+        let mut x = Vec::new();
+        for (i, RefSql { join, reused, flag }) in parts.refs.iter().enumerate() {
+            let suspect = match reused {
+                Some(k) => t.suspects[*k].to_string(),
+                // Only the payments have others: counted in pm.
+                None => {
+                    joins.push(join.clone());
+                    counts.push(format!(", count(*) FILTER (WHERE {flag}) AS n{i}"));
+                    format!("n{i}")
+                }
+            };
+            // The broken rows, counted and the first ids listed from the few
+            // loans that may have any.
+            let broken = format!(
+                "FROM {} {a} {join} WHERE {} AND {flag}",
+                parts.table.qualified,
+                loans_in(t.loan, t.counts, &suspect),
+                a = t.alias
+            );
+            x.push(format!(
+                "(SELECT count(*) {broken}) AS n{i}, ARRAY(SELECT {a}.id {broken} ORDER BY {a}.id LIMIT 10) AS ids{i}",
+                a = t.alias
+            ));
+        }
+        if !x.is_empty() {
+            rest.push_str(&format!(", {} AS (SELECT {})\n", t.x, x.join(", ")));
+        }
+        branches.extend(parts.branches);
+        tables.push((t.table, parts.table.name));
     }
     let selects: Vec<String> =
-        parts.branches.iter().cloned().chain([loan, payment].map(|f| format!("SELECT * FROM ({f}) f"))).collect();
+        branches.into_iter().chain([loan, payment].map(|f| format!("SELECT * FROM ({f}) f"))).collect();
     rest.push_str(&selects.join("\nUNION ALL\n"));
     let sql = SYSTEM_SQL
         .replace("@inst@", inst)
         .replace("@joins@", &joins.join(" "))
         .replace("@counts@", &counts.concat())
         .replace("@rest@", &rest);
-    Ok(Some(Query::all(schema.render(&sql))))
+    Ok(Some(Shared { query: Query::all(schema.render(&sql)), tables }))
 }
 
 /// Foreign keys that are NOT VALID, and expected ones that are missing.
@@ -414,7 +481,7 @@ fn unvalidated(schema: &Schema, fks: &[ForeignKey]) -> Result<Option<Query>> {
 }
 
 /// The system section's own queries (the families' all-rows queries follow them).
-pub fn structural(schema: &Schema, fks: &[ForeignKey], instead: Option<(pg_sys::Oid, Query)>) -> Result<Vec<Query>> {
+pub fn structural(schema: &Schema, fks: &[ForeignKey], instead: Vec<(pg_sys::Oid, Query)>) -> Result<Vec<Query>> {
     let mut queries = violations(schema, fks, instead)?;
     queries.extend(unvalidated(schema, fks)?);
     if !schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"])? {

@@ -54,7 +54,10 @@ WITH inst AS (
     -- An installment's row (x, listed for its loan) takes the place of the
     -- loan's: a second reference to the loans would materialize them, and a
     -- materialized CTE is never scanned in parallel.
-    SELECT CASE WHEN x.id IS NULL THEN f.ord WHEN x.status = 'paid' THEN 13 ELSE 14 END AS ord,
+    -- Sorted by loan (an installment's row too) without reading "details",
+    -- which the planner would compute twice, its subqueries included.
+    SELECT l.id AS loan_id,
+           CASE WHEN x.id IS NULL THEN f.ord WHEN x.status = 'paid' THEN 13 ELSE 14 END AS ord,
            f.severity,
            CASE WHEN x.id IS NULL THEN f.code
                 WHEN x.status = 'paid' THEN 'schedule_paid_without_payment'
@@ -159,4 +162,4 @@ WITH inst AS (
 )
 SELECT severity, code, entity, entity_id, message, details
   FROM finding
- ORDER BY coalesce((details ->> 'loan_id')::bigint, entity_id), severity, ord, entity_id
+ ORDER BY loan_id, severity, ord, entity_id

@@ -12,7 +12,7 @@
 --   <inst>   loan_inst.sql over every installment, with "good"
 --   <joins>  the payments' other references (users), each LEFT JOINed
 --   <counts> per such reference, its broken rows: count(*) FILTER (WHERE ...) AS nI
---   <rest>   what reads "pm": the references' findings, the loan family
+--   <rest>   what reads them: the references' findings, the loan family
 --            (loan.sql over inst_all and pm) and the payment family
 WITH inst_all AS MATERIALIZED (
     @inst@
@@ -33,4 +33,10 @@ WITH inst_all AS MATERIALIZED (
              GROUP BY p.loan_application_id) g
       LEFT JOIN @s@.loans_loanapplication l ON l.id = g.loan_id
       LEFT JOIN inst_all i ON i.loan_id = g.loan_id
+), im AS (
+    -- Installments naming a loan that does not exist, per loan (read only
+    -- where the installments' references are checked here).
+    SELECT i.loan_id, CASE WHEN l.id IS NULL THEN i.n ELSE 0 END AS lost
+      FROM inst_all i
+      LEFT JOIN @s@.loans_loanapplication l ON l.id = i.loan_id
 )@rest@
