@@ -445,7 +445,8 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         .replace("@joins@", &joins.join(" "))
         .replace("@counts@", &counts.concat())
         .replace("@rest@", &rest);
-    Ok(Some(Shared { query: Query::all(schema.render(&sql)), tables }))
+    let query = Query { settings: super::PARALLEL_JOINS, ..Query::all(schema.render(&sql)) };
+    Ok(Some(Shared { query, tables }))
 }
 
 /// Foreign keys that are NOT VALID, and expected ones that are missing.
