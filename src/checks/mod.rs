@@ -175,7 +175,13 @@ fn loan_inst(schema: &Schema, good: bool) -> String {
     } else {
         ""
     };
-    LOAN_INST_SQL.replace("@payment_of@", payment_of).replace("@good@", good)
+    let distinct = if schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"]).unwrap_or(false) {
+        ""
+    } else {
+        "AND sum(s.sequence) = count(*) * (count(*) + 1) / 2 \
+         AND sum(s.sequence::float8 * s.sequence) = count(*) * (count(*) + 1) * (2 * count(*) + 1) / 6"
+    };
+    LOAN_INST_SQL.replace("@payment_of@", payment_of).replace("@distinct@", distinct).replace("@good@", good)
 }
 
 /// The loan family's statement over `inst` (loan_inst.sql's rows) and

@@ -5,6 +5,11 @@
 --   <payment_of> the join from an installment "s" to its payment "p" (whose
 --           schedule_id is NULL when it has none): a plain join where the
 --           payments' schedule_id is unique, else a lookup of one payment
+--   <distinct> empty where (loan_application_id, sequence) is unique; else
+--           the sums of 1..n and of its squares (no sort for a DISTINCT count
+--           is needed). Once min and max hold, every square is at most n^2,
+--           so the float8 sum is exact below 2^17 installments per loan, and
+--           cheaper than numeric.
 --   <good>  in the system check (system.sql), the count of payments that
 --           match an installment of their own loan to the cent; else empty
     SELECT s.loan_application_id AS loan_id,
@@ -16,14 +21,9 @@
            -- An installment that has its payment is payment_not_applied, never stale.
            count(*) FILTER (WHERE s.status = 'due' AND s.due_date < CURRENT_DATE AND p.schedule_id IS NULL) AS stale,
            count(*) FILTER (WHERE (s.status = 'paid') = (p.schedule_id IS NULL)) AS misapplied,
-           -- 1..n exactly: with n rows, min 1, max n and the sums of 1..n and
-           -- of its squares (no sort for a DISTINCT count is needed). Once min
-           -- and max hold, every square is at most n^2, so the float8 sum is
-           -- exact below 2^17 installments per loan, and cheaper than numeric.
-           min(s.sequence) = 1 AND max(s.sequence) = count(*)
-               AND sum(s.sequence) = count(*) * (count(*) + 1) / 2
-               AND sum(s.sequence::float8 * s.sequence) = count(*) * (count(*) + 1) * (2 * count(*) + 1) / 6
-               AS sequence_ok
+           -- 1..n exactly: with n rows, min 1 and max n, and the sequences
+           -- distinct (<distinct>).
+           min(s.sequence) = 1 AND max(s.sequence) = count(*) @distinct@ AS sequence_ok
            @good@
       FROM @s@.loans_paymentschedule s
       @payment_of@
