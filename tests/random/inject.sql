@@ -15,7 +15,10 @@
 CREATE SCHEMA IF NOT EXISTS mfc_random;
 
 -- pool 'main' takes every op; pool 'fix', a few loans only the fixable ops
--- touch (so that some loans can be repaired even under enforcement).
+-- touch (so that some loans can be repaired even under enforcement); pool
+-- 'lone', payments of a few loans that get one payment defect each and
+-- nothing else (the system check must find a defect no other rule flags on
+-- its loan too).
 CREATE TABLE IF NOT EXISTS mfc_random.hot (kind text NOT NULL, id bigint NOT NULL, pool text NOT NULL DEFAULT 'main',
                                            PRIMARY KEY (kind, id));
 -- Every loan, payment and motor an op changed (or changed the findings of).
@@ -48,6 +51,22 @@ BEGIN
 END
 $$;
 
+-- A payment of a pool; from pool 'lone', its loan's other lone payments
+-- leave the pool (one defect per lone loan).
+CREATE OR REPLACE FUNCTION mfc_random.pick_payment(cond text, pool text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    t constant bigint := mfc_random.pick('payment', cond, pool);
+BEGIN
+    IF pool = 'lone' THEN
+        DELETE FROM mfc_random.hot h USING payments_payment p, payments_payment o
+         WHERE h.pool = 'lone' AND h.kind = 'payment' AND h.id = p.id AND o.id = t
+           AND p.loan_application_id = o.loan_application_id;
+    END IF;
+    RETURN t;
+END
+$$;
+
 -- A random element of an array (NULL for an empty one).
 CREATE OR REPLACE FUNCTION mfc_random.one_of(a anyarray) RETURNS anyelement LANGUAGE sql AS $$
     SELECT a[1 + floor(random() * coalesce(array_length(a, 1), 0))::int]
@@ -77,13 +96,21 @@ DECLARE
 BEGIN
     FOR want IN SELECT * FROM (VALUES ('active', 4, 'main'), ('completed', 3, 'main'), ('approved', 2, 'main'),
                                       ('pending', 1, 'main'), ('any', 2, 'main'), ('active', 2, 'fix'),
-                                      ('completed', 1, 'fix')) v(status, k, pool) LOOP
+                                      ('completed', 1, 'fix'), ('active', 4, 'lone'), ('completed', 2, 'lone'))
+                               v(status, k, pool) LOOP
         FOR i IN 1 .. want.k LOOP
             loan := mfc_random.one_of(ARRAY(
                 SELECT l.id FROM loans_loanapplication l
                  WHERE (want.status = 'any' OR l.status = want.status)
                    AND NOT EXISTS (SELECT FROM mfc_random.hot h WHERE h.kind = 'loan' AND h.id = l.id)
+                   AND NOT EXISTS (SELECT FROM mfc_random.hot h JOIN payments_payment p ON p.id = h.id
+                                    WHERE h.kind = 'payment' AND p.loan_application_id = l.id)
                  ORDER BY l.id));
+            IF want.pool = 'lone' THEN
+                INSERT INTO mfc_random.hot SELECT 'payment', p.id, 'lone' FROM payments_payment p
+                 WHERE p.loan_application_id = loan ORDER BY random() LIMIT 2;
+                CONTINUE;
+            END IF;
             INSERT INTO mfc_random.hot VALUES ('loan', loan, want.pool);
             INSERT INTO mfc_random.hot SELECT 'schedule', s.id, want.pool FROM loans_paymentschedule s
              WHERE s.loan_application_id = loan ORDER BY random() LIMIT 3;
@@ -111,7 +138,11 @@ DECLARE
     v text;
     -- The fixable ops work on either pool.
     pool constant text := CASE WHEN name IN ('reactivate_paid', 'stale', 'unapplied', 'pay_remaining')
-                                    AND random() < 0.5 THEN 'fix' ELSE 'main' END;
+                                    AND random() < 0.5 THEN 'fix'
+                               WHEN name IN ('payment_loan_missing', 'payment_installment_missing', 'future_date',
+                                             'amount_high', 'amount_low', 'before_activation')
+                                    AND random() < 0.4 THEN 'lone'
+                               ELSE 'main' END;
 BEGIN
     CASE name
     -- loan family -----------------------------------------------------------
@@ -275,11 +306,11 @@ BEGIN
         PERFORM mfc_random.expect(op, 'orphaned_rows', 'table', NULL, 'repossession_repossessioncase.loan_application_id');
     -- payment family --------------------------------------------------------
     WHEN 'payment_loan_missing' THEN
-        t := mfc_random.pick('payment');
+        t := mfc_random.pick_payment('true', pool);
         UPDATE payments_payment SET loan_application_id = missing + id WHERE id = t;
         PERFORM mfc_random.expect(op, 'loan_missing', 'payment', t);
     WHEN 'payment_installment_missing' THEN
-        t := mfc_random.pick('payment');
+        t := mfc_random.pick_payment('true', pool);
         UPDATE payments_payment SET schedule_id = missing + id WHERE id = t;
         PERFORM mfc_random.expect(op, 'installment_missing', 'payment', t);
     WHEN 'payment_wrong_loan' THEN
@@ -290,16 +321,16 @@ BEGIN
         PERFORM mfc_random.touch_loan(loan);
         PERFORM mfc_random.expect(op, 'schedule_loan_mismatch', 'payment', t);
     WHEN 'future_date' THEN
-        t := mfc_random.pick('payment');
+        t := mfc_random.pick_payment('true', pool);
         UPDATE payments_payment SET payment_date = current_date + 1 + floor(random() * 30)::int WHERE id = t;
         PERFORM mfc_random.expect(op, 'future_payment_date', 'payment', t);
     WHEN 'amount_high' THEN
-        t := mfc_random.pick('payment', has_installment);
+        t := mfc_random.pick_payment(has_installment, pool);
         UPDATE payments_payment p SET amount = round(s.total_amount * (1.15 + random() / 2)::numeric, 2)
           FROM loans_paymentschedule s WHERE s.id = p.schedule_id AND p.id = t;
         PERFORM mfc_random.expect(op, 'amount_exceeds_schedule', 'payment', t);
     WHEN 'amount_low' THEN
-        t := mfc_random.pick('payment', has_installment);
+        t := mfc_random.pick_payment(has_installment, pool);
         UPDATE payments_payment p SET amount = s.total_amount - 1 - floor(random() * 50)
           FROM loans_paymentschedule s WHERE s.id = p.schedule_id AND p.id = t;
         PERFORM mfc_random.expect(op, 'amount_differs_from_schedule', 'payment', t);
@@ -338,8 +369,8 @@ BEGIN
         END CASE;
         PERFORM mfc_random.touch('payment', t2);
     WHEN 'before_activation' THEN
-        t := mfc_random.pick('payment', $$EXISTS (SELECT FROM loans_loanapplication l
-                                                 WHERE l.id = t.loan_application_id AND l.activated_at IS NOT NULL)$$);
+        t := mfc_random.pick_payment($$EXISTS (SELECT FROM loans_loanapplication l
+                                               WHERE l.id = t.loan_application_id AND l.activated_at IS NOT NULL)$$, pool);
         UPDATE payments_payment p SET payment_date = l.activated_at::date - 1 - floor(random() * 30)::int
           FROM loans_loanapplication l WHERE l.id = p.loan_application_id AND p.id = t;
         PERFORM mfc_random.expect(op, 'payment_before_activation', 'payment', t);

@@ -4,7 +4,9 @@
 #
 # A. Overlapping defects. A generated dataset gets a random set of defects
 #    that pile up on the same loans, installments, payments and motors
-#    (inject.sql). Then:
+#    (inject.sql), and a few loans get one payment defect each and nothing
+#    else (the system check reads again only the payments of loans it
+#    suspects: a defect alone on its loan must make it suspect). Then:
 #    1. check_system_consistency() finds exactly what an independent, naive
 #       implementation of consistency-rules.md finds (oracle.sql), and every
 #       injected defect's finding is there unless a later defect masked it;
