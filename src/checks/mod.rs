@@ -30,6 +30,9 @@ const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
 const PAID_SQL: &str = "SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n \
    FROM @s@.payments_payment p WHERE p.loan_application_id @loan@ GROUP BY p.loan_application_id";
 const INVENTORY_SQL: &str = include_str!("sql/inventory.sql");
+/// inventory.sql's <loans_of> for one motor.
+const MOTOR_LOANS: &str = "IN (SELECT id FROM motor \
+    UNION SELECT m.id FROM @s@.inventory_motor m WHERE m.stock_id IN (SELECT stock_id FROM motor))";
 
 /// What to check: one entity, every row of a family, or a whole-database
 /// check. `None` ids mean every row.
@@ -229,7 +232,10 @@ impl Family {
         let sql = match self {
             Family::Loan => loan_sql(&loan_inst(schema, false), PAID_SQL).replace("@loan@", filter),
             Family::Payment => payment_sql(if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL }, "p.id", filter),
-            Family::Inventory => INVENTORY_SQL.replace("@motor@", filter),
+            Family::Inventory => {
+                let loans_of = if id.is_some() { MOTOR_LOANS } else { "IS NOT NULL" };
+                INVENTORY_SQL.replace("@loans_of@", loans_of).replace("@motor@", filter)
+            }
         };
         let settings: &[_] = if self == Family::Payment && id.is_none() { PARALLEL_JOINS } else { &[] };
         Query { sql: schema.render(&sql), id, ids: None, settings, rows: None }

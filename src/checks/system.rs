@@ -332,15 +332,31 @@ pub fn of_loans(n: &str) -> String {
     loans_in("p.loan_application_id", "pm", n)
 }
 
-/// The rows whose loan `column` is one of the loans (`loan_id`) of `counts`
-/// whose `n` is positive (a NULL loan id is a group of its own), looked up
-/// through the loan index: the planner takes an array it cannot see for a
-/// few elements.
+/// The rows whose loan `column` is one of the loans of `counts` whose `n`
+/// is positive (a NULL loan id is a group of its own), looked up through the
+/// loan index: the planner takes an array it cannot see for a few elements.
+/// The arrays are `<counts>_loans`' columns (see [`suspects`]).
 fn loans_in(column: &str, counts: &str, n: &str) -> String {
+    // coalesce: an array, not a subquery whose rows ANY would compare.
     format!(
-        "({column} = ANY (ARRAY(SELECT loan_id FROM {counts} WHERE {n} > 0)) \
-          OR {column} IS NULL AND EXISTS (SELECT FROM {counts} WHERE loan_id IS NULL AND {n} > 0))"
+        "({column} = ANY (coalesce((SELECT {n} FROM {counts}_loans), '{{}}')) \
+          OR {column} IS NULL AND (SELECT {n}_null FROM {counts}_loans))"
     )
+}
+
+/// `<counts>_loans`, the loans whose `n` is positive for each `n`, read by
+/// [`loans_in`]: one scan of `counts` for all of them.
+fn suspects(counts: &str, columns: &[String]) -> String {
+    let arrays: Vec<String> = columns
+        .iter()
+        .map(|n| {
+            format!(
+                "array_agg(loan_id) FILTER (WHERE {n} > 0) AS {n}, \
+                 coalesce(bool_or(loan_id IS NULL AND {n} > 0), false) AS {n}_null"
+            )
+        })
+        .collect();
+    format!(", {counts}_loans AS MATERIALIZED (SELECT {} FROM {counts})\n", arrays.join(", "))
 }
 
 /// A table whose references the shared statement checks per loan.
@@ -404,10 +420,13 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
             x: "xs",
         });
     }
-    let (mut joins, mut counts, mut rest, mut branches, mut tables) = (vec![], vec![], String::new(), vec![], vec![]);
+    let (mut joins, mut counts, mut rest, mut xs, mut branches, mut tables) =
+        (vec![], vec![], String::new(), String::new(), vec![], vec![]);
     for t in &folded {
         let parts = Parts::new(t.table, refs_of(t.table), t.alias, &t.reuse, t.x)?;
         let mut x = Vec::new();
+        // The payment family reads pm's flagged loans.
+        let mut columns = if t.counts == "pm" { vec!["flagged".to_string()] } else { vec![] };
         for (i, RefSql { join, reused, flag }) in parts.refs.iter().enumerate() {
             let suspect = match reused {
                 Some(k) => t.suspects[*k].to_string(),
@@ -418,6 +437,9 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
                     format!("n{i}")
                 }
             };
+            if !columns.contains(&suspect) {
+                columns.push(suspect.clone());
+            }
             // The broken rows, counted and the first ids listed from the few
             // loans that may have any.
             let broken = format!(
@@ -431,14 +453,18 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
                 a = t.alias
             ));
         }
+        if !columns.is_empty() {
+            rest.push_str(&suspects(t.counts, &columns));
+        }
         if !x.is_empty() {
-            rest.push_str(&format!(", {} AS (SELECT {})\n", t.x, x.join(", ")));
+            xs.push_str(&format!(", {} AS (SELECT {})\n", t.x, x.join(", ")));
         }
         branches.extend(parts.branches);
         tables.push((t.table, parts.table.name));
     }
     let selects: Vec<String> =
         branches.into_iter().chain([loan, payment].map(|f| format!("SELECT * FROM ({f}) f"))).collect();
+    rest.push_str(&xs);
     rest.push_str(&selects.join("\nUNION ALL\n"));
     let sql = SYSTEM_SQL
         .replace("@inst@", inst)

@@ -12,7 +12,8 @@
 --   <inst>   loan_inst.sql over every installment, with "good"
 --   <joins>  the payments' other references (users), each LEFT JOINed
 --   <counts> per such reference, its broken rows: count(*) FILTER (WHERE ...) AS nI
---   <rest>   what reads them: the references' findings, the loan family
+--   <rest>   what reads them: per count, the loans it names ("pm_loans",
+--            "im_loans"), the references' findings, the loan family
 --            (loan.sql over inst_all and pm) and the payment family
 WITH inst_all AS MATERIALIZED (
     @inst@
@@ -36,7 +37,7 @@ WITH inst_all AS MATERIALIZED (
 ), im AS (
     -- Installments naming a loan that does not exist, per loan (read only
     -- where the installments' references are checked here).
-    SELECT i.loan_id, CASE WHEN l.id IS NULL THEN i.n ELSE 0 END AS lost
+    SELECT i.loan_id, i.n AS lost
       FROM inst_all i
-      LEFT JOIN @s@.loans_loanapplication l ON l.id = i.loan_id
+     WHERE NOT EXISTS (SELECT FROM @s@.loans_loanapplication l WHERE l.id = i.loan_id)
 )@rest@
