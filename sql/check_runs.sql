@@ -215,15 +215,16 @@ BEGIN
      WHERE h.scope = history AND h.resolved_run IS NULL
        AND c.code = h.code AND c.entity = h.entity AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1)
        AND c.subject = h.subject;
-    -- New.
+    -- New: those with no open row, found by a probe of the open rows' unique
+    -- index per finding whatever the statistics of finding_history say (an
+    -- anti-join planned on stale ones compared 71 findings with 7,363 open
+    -- rows one by one: 73 ms of a 250 ms incremental run).
     INSERT INTO motofinai.finding_history
            (scope, code, entity, entity_id, subject, loan_id, severity, message, details, first_run, last_run)
     SELECT history, c.code, c.entity, c.entity_id, c.subject, c.loan_id, c.severity, c.message, c.details, run_id,
            run_id
       FROM pg_temp.motofinai_found c
-     WHERE NOT EXISTS (SELECT FROM motofinai.finding_history h
-                        WHERE h.scope = history AND h.resolved_run IS NULL AND c.code = h.code AND c.entity = h.entity
-                          AND coalesce(c.entity_id, -1) = coalesce(h.entity_id, -1) AND c.subject = h.subject);
+        ON CONFLICT (scope, code, entity, (coalesce(entity_id, -1)), subject) WHERE resolved_run IS NULL DO NOTHING;
     RETURN QUERY
     SELECT (count(*) FILTER (WHERE h.severity = 'error'))::integer,
            (count(*) FILTER (WHERE h.severity = 'warning'))::integer,
