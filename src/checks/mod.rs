@@ -187,6 +187,11 @@ fn loan_inst(schema: &Schema, good: bool) -> String {
     LOAN_INST_SQL.replace("@payment_of@", payment_of).replace("@distinct@", distinct).replace("@good@", good)
 }
 
+/// The loan family's own statement (its placeholder <loan> still to fill).
+fn loan_family(schema: &Schema) -> String {
+    loan_sql(&loan_inst(schema, false), PAID_SQL)
+}
+
 /// The loan family's statement over `inst` (loan_inst.sql's rows) and
 /// `paid` (per loan, the payments' sum and count).
 fn loan_sql(inst: &str, paid: &str) -> String {
@@ -230,7 +235,7 @@ impl Family {
     fn query(self, schema: &Schema, id: Option<i64>) -> Query {
         let filter = if id.is_some() { "= $1" } else { "IS NOT NULL" };
         let sql = match self {
-            Family::Loan => loan_sql(&loan_inst(schema, false), PAID_SQL).replace("@loan@", filter),
+            Family::Loan => loan_family(schema).replace("@loan@", filter),
             Family::Payment => payment_sql(if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL }, "p.id", filter),
             Family::Inventory => {
                 let loans_of = if id.is_some() { MOTOR_LOANS } else { "IS NOT NULL" };
@@ -245,7 +250,7 @@ impl Family {
     /// rules of those loans, the payment rules of their payments.
     fn query_loans(self, schema: &Schema, loans: &[i64]) -> Query {
         let sql = match self {
-            Family::Loan => loan_sql(&loan_inst(schema, false), PAID_SQL).replace("@loan@", "= ANY ($1)"),
+            Family::Loan => loan_family(schema).replace("@loan@", "= ANY ($1)"),
             Family::Payment => payment_sql(DUP_ONE_SQL, "p.loan_application_id", "= ANY ($1)"),
             Family::Inventory => unreachable!("the inventory rules are not checked by loan"),
         };

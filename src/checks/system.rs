@@ -335,7 +335,7 @@ pub fn of_loans(n: &str) -> String {
 /// The rows whose loan `column` is one of the loans of `counts` whose `n`
 /// is positive (a NULL loan id is a group of its own), looked up through the
 /// loan index: the planner takes an array it cannot see for a few elements.
-/// The arrays are `<counts>_loans`' columns (see [`suspects`]).
+/// The arrays are `<counts>_loans`' columns (see [`suspect_loans`]).
 fn loans_in(column: &str, counts: &str, n: &str) -> String {
     // coalesce: an array, not a subquery whose rows ANY would compare.
     format!(
@@ -346,7 +346,7 @@ fn loans_in(column: &str, counts: &str, n: &str) -> String {
 
 /// `<counts>_loans`, the loans whose `n` is positive for each `n`, read by
 /// [`loans_in`]: one scan of `counts` for all of them.
-fn suspects(counts: &str, columns: &[String]) -> String {
+fn suspect_loans(counts: &str, columns: &[String]) -> String {
     let arrays: Vec<String> = columns
         .iter()
         .map(|n| {
@@ -367,10 +367,13 @@ struct Folded<'a> {
     loan: &'a str,
     /// The CTE of system.sql counting its rows per loan.
     counts: &'a str,
-    /// The joins system.sql settles per loan (parent, column, alias), and
-    /// for each, the column of `counts` naming the loans whose rows may break it.
+    /// The joins system.sql settles per loan, as (parent, column, alias).
     reuse: Vec<(pg_sys::Oid, &'a str, &'a str)>,
+    /// For each of `reuse`, the column of `counts` naming the loans whose
+    /// rows may break it.
     suspects: Vec<&'a str>,
+    /// Columns of `counts` naming loans that other statements read.
+    read: &'a [&'a str],
     /// The CTE its findings read.
     x: &'a str,
 }
@@ -403,13 +406,16 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         counts: "pm",
         reuse: vec![(loans, "loan_application_id", "l"), (schedule, "schedule_id", "s")],
         suspects: vec!["lost", "odd"],
+        // The payment family's payments.
+        read: &["flagged"],
         x: "x",
     }];
     let to_loan = |r: &Reference| r.parent == loans && r.columns == ["loan_application_id"] && r.ref_columns == ["id"];
     let installments = refs_of(schedule);
-    let has_id =
-        |t| Ok::<_, crate::errors::DbError>(Table::open(Some(Regclass(t)), "table")?.column_type("id")?.is_some());
-    if !installments.is_empty() && installments.iter().all(to_loan) && has_id(schedule)? {
+    if !installments.is_empty()
+        && installments.iter().all(to_loan)
+        && Table::open(Some(Regclass(schedule)), "table")?.column_type("id")?.is_some()
+    {
         folded.push(Folded {
             table: schedule,
             alias: "s",
@@ -417,23 +423,24 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
             counts: "im",
             reuse: vec![(loans, "loan_application_id", "l")],
             suspects: vec!["lost"],
+            read: &[],
             x: "xs",
         });
     }
-    let (mut joins, mut counts, mut rest, mut xs, mut branches, mut tables) =
+    // pm's own joins and counts: the payments' references no other CTE settles.
+    let (mut pm_joins, mut pm_counts, mut rest, mut xs, mut branches, mut tables) =
         (vec![], vec![], String::new(), String::new(), vec![], vec![]);
     for t in &folded {
         let parts = Parts::new(t.table, refs_of(t.table), t.alias, &t.reuse, t.x)?;
         let mut x = Vec::new();
-        // The payment family reads pm's flagged loans.
-        let mut columns = if t.counts == "pm" { vec!["flagged".to_string()] } else { vec![] };
+        let mut columns: Vec<String> = t.read.iter().map(|c| c.to_string()).collect();
         for (i, RefSql { join, reused, flag }) in parts.refs.iter().enumerate() {
             let suspect = match reused {
                 Some(k) => t.suspects[*k].to_string(),
                 // Only the payments have others: counted in pm.
                 None => {
-                    joins.push(join.clone());
-                    counts.push(format!(", count(*) FILTER (WHERE {flag}) AS n{i}"));
+                    pm_joins.push(join.clone());
+                    pm_counts.push(format!(", count(*) FILTER (WHERE {flag}) AS n{i}"));
                     format!("n{i}")
                 }
             };
@@ -454,7 +461,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
             ));
         }
         if !columns.is_empty() {
-            rest.push_str(&suspects(t.counts, &columns));
+            rest.push_str(&suspect_loans(t.counts, &columns));
         }
         if !x.is_empty() {
             xs.push_str(&format!(", {} AS (SELECT {})\n", t.x, x.join(", ")));
@@ -468,8 +475,8 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
     rest.push_str(&selects.join("\nUNION ALL\n"));
     let sql = SYSTEM_SQL
         .replace("@inst@", inst)
-        .replace("@joins@", &joins.join(" "))
-        .replace("@counts@", &counts.concat())
+        .replace("@joins@", &pm_joins.join(" "))
+        .replace("@counts@", &pm_counts.concat())
         .replace("@rest@", &rest);
     let query = Query { settings: super::PARALLEL_JOINS, ..Query::all(schema.render(&sql)) };
     Ok(Some(Shared { query, tables }))

@@ -22,8 +22,8 @@ WITH inst AS (
            u.username, u.is_active AS submitter_active,
            coalesce(i.n, 0) AS n, coalesce(i.principal_sum, 0.00) AS principal_sum,
            coalesce(i.owed, 0.00) AS owed, coalesce(i.unpaid, 0) AS unpaid,
-           coalesce(i.overdue, 0) AS overdue,
-           coalesce(i.stale, 0) AS stale, coalesce(i.misapplied, 0) AS misapplied,
+           coalesce(i.overdue, 0) AS overdue, coalesce(i.stale, 0) AS stale,
+           coalesce(i.misapplied, 0) AS misapplied,
            coalesce(i.sequence_ok, true) AS sequence_ok,
            coalesce(y.paid, 0.00) AS paid, coalesce(y.n, 0) AS payments
       FROM (SELECT * FROM @s@.loans_loanapplication WHERE id @loan@) l
