@@ -126,7 +126,7 @@ pub fn stream(scope: Scope) -> Result<Stream> {
 /// phases print in that order too).
 fn system_queries(schema: &Schema, fks: &[system::ForeignKey]) -> Result<Vec<Query>> {
     let inst = loan_inst(schema, true).replace("@loan@", "IS NOT NULL");
-    let loan = loan_sql("SELECT * FROM inst_all", "SELECT loan_id, paid, n FROM pm").replace("@loan@", "IS NOT NULL");
+    let loan = loan_sql("SELECT * FROM inst_all", "SELECT * FROM pm_paid").replace("@loan@", "IS NOT NULL");
     let payment = payment_sql(DUP_ALL_SQL, "", &system::of_loans("flagged"));
     let Some(shared) = system::shared(schema, fks, &inst, &loan, &payment)? else {
         let mut queries = system::structural(schema, fks, vec![])?;
@@ -173,19 +173,26 @@ fn loan_inst(schema: &Schema, good: bool) -> String {
     } else {
         "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
     };
-    let good = if good {
-        ", count(*) FILTER (WHERE p.loan_application_id = s.loan_application_id AND p.amount = s.total_amount) AS good"
-    } else {
-        ""
-    };
+    let (good, payment_of) = if good { (GOOD_SQL, format!("{payment_of}{GOOD_JOIN}")) } else { ("", payment_of.into()) };
     let distinct = if schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"]).unwrap_or(false) {
         ""
     } else {
         "AND sum(s.sequence) = count(*) * (count(*) + 1) / 2 \
          AND sum(s.sequence::float8 * s.sequence) = count(*) * (count(*) + 1) * (2 * count(*) + 1) / 6"
     };
-    LOAN_INST_SQL.replace("@payment_of@", payment_of).replace("@distinct@", distinct).replace("@good@", good)
+    LOAN_INST_SQL.replace("@payment_of@", &payment_of).replace("@distinct@", distinct).replace("@good@", good)
 }
+
+/// loan_inst.sql's <good>: the payments of the loan that match one of its
+/// installments to the cent ("good"), counted and summed, their future dates
+/// counted and their first date: a loan whose payments are all good needs no
+/// other pass over its payments (see sql/system.sql). Each installment's
+/// test `g.ok` comes from [`GOOD_JOIN`].
+const GOOD_SQL: &str = ", count(*) FILTER (WHERE g.ok) AS good, sum(p.amount) FILTER (WHERE g.ok) AS good_paid, \
+    count(*) FILTER (WHERE g.ok AND p.payment_date > CURRENT_DATE) AS good_future, \
+    min(p.payment_date) FILTER (WHERE g.ok) AS good_first";
+const GOOD_JOIN: &str =
+    " CROSS JOIN LATERAL (SELECT p.loan_application_id = s.loan_application_id AND p.amount = s.total_amount AS ok) g";
 
 /// The loan family's own statement (its placeholder <loan> still to fill).
 fn loan_family(schema: &Schema) -> String {

@@ -359,6 +359,51 @@ fn suspect_loans(counts: &str, columns: &[String]) -> String {
     format!(", {counts}_loans AS MATERIALIZED (SELECT {} FROM {counts})\n", arrays.join(", "))
 }
 
+/// Per loan, its payments' sum and count, which the loan rules read: the
+/// good payments' (see sql/system.sql) where they are all of the loan's,
+/// else summed again from the loans that `@flagged@` names.
+const PM_PAID: &str = ", pm_paid AS (
+    SELECT loan_id, good_paid AS paid, n FROM pm WHERE flagged = 0
+    UNION ALL
+    SELECT p.loan_application_id, sum(p.amount), count(*) FROM @s@.payments_payment p WHERE @flagged@
+     GROUP BY p.loan_application_id
+)\n";
+
+/// The values of a single-column reference `r` of `child` that do not
+/// resolve, as (column, a query of one array `v`), where a btree index leads
+/// with that column: a skip scan reads one index entry per distinct value
+/// (a payment's recorder, among a few users) instead of joining every row.
+fn missing_values(child: &Table, r: &Reference) -> Result<Option<(String, String)>> {
+    let ([column], [parent_column]) = (r.columns.as_slice(), r.ref_columns.as_slice()) else { return Ok(None) };
+    let indexed = crate::catalog::select_one::<bool>(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
+           JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+           JOIN pg_catalog.pg_am a ON a.oid = c.relam \
+           JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] \
+          WHERE i.indrelid = $1 AND i.indisvalid AND i.indpred IS NULL AND a.amname = 'btree' AND t.attname = $2)",
+        &[child.oid.into(), column.as_str().into()],
+    )?
+    .unwrap_or(false);
+    if !indexed {
+        return Ok(None);
+    }
+    let parent = Table::open(Some(Regclass(r.parent)), "table")?;
+    let (c, pc) = (quote_ident(column), quote_ident(parent_column));
+    Ok(Some((
+        c.clone(),
+        format!(
+            "WITH RECURSIVE d(x) AS ( \
+                 SELECT min(c.{c}) FROM {t} c \
+                 UNION ALL \
+                 SELECT (SELECT min(c.{c}) FROM {t} c WHERE c.{c} > d.x) FROM d WHERE d.x IS NOT NULL) \
+             SELECT array_agg(d.x) AS v FROM d \
+              WHERE d.x IS NOT NULL AND NOT EXISTS (SELECT FROM {p} q WHERE q.{pc} = d.x)",
+            t = child.qualified,
+            p = parent.qualified
+        ),
+    )))
+}
+
 /// A table whose references the shared statement checks per loan.
 struct Folded<'a> {
     table: pg_sys::Oid,
@@ -376,6 +421,8 @@ struct Folded<'a> {
     read: &'a [&'a str],
     /// The CTE its findings read.
     x: &'a str,
+    /// CTEs that read its counts' loans.
+    then: String,
 }
 
 /// The system check's shared statement (sql/system.sql), and the tables
@@ -409,6 +456,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         // The payment family's payments.
         read: &["flagged"],
         x: "x",
+        then: schema.render(&PM_PAID.replace("@flagged@", &of_loans("flagged"))),
     }];
     let to_loan = |r: &Reference| r.parent == loans && r.columns == ["loan_application_id"] && r.ref_columns == ["id"];
     let installments = refs_of(schedule);
@@ -425,6 +473,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
             suspects: vec!["lost"],
             read: &[],
             x: "xs",
+            then: String::new(),
         });
     }
     // pm's own joins and counts: the payments' references no other CTE settles.
@@ -434,27 +483,34 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         let parts = Parts::new(t.table, refs_of(t.table), t.alias, &t.reuse, t.x)?;
         let mut x = Vec::new();
         let mut columns: Vec<String> = t.read.iter().map(|c| c.to_string()).collect();
-        for (i, RefSql { join, reused, flag }) in parts.refs.iter().enumerate() {
-            let suspect = match reused {
-                Some(k) => t.suspects[*k].to_string(),
-                // Only the payments have others: counted in pm.
-                None => {
-                    pm_joins.push(join.clone());
-                    pm_counts.push(format!(", count(*) FILTER (WHERE {flag}) AS n{i}"));
-                    format!("n{i}")
+        for (i, (r, RefSql { join, reused, flag })) in refs_of(t.table).iter().zip(&parts.refs).enumerate() {
+            // Where the broken rows may be: the loans of a count, or the
+            // values that do not resolve.
+            let mut suspect = |n: String| {
+                let rows = loans_in(t.loan, t.counts, &n);
+                if !columns.contains(&n) {
+                    columns.push(n);
                 }
+                rows
             };
-            if !columns.contains(&suspect) {
-                columns.push(suspect.clone());
-            }
+            let rows = match reused {
+                Some(k) => suspect(t.suspects[*k].to_string()),
+                // Only the payments have others.
+                None => match missing_values(&parts.table, r)? {
+                    Some((column, values)) => {
+                        rest.push_str(&format!(", {x}_v{i} AS MATERIALIZED ({values})\n", x = t.x));
+                        format!("{a}.{column} = ANY (coalesce((SELECT v FROM {x}_v{i}), '{{}}'))", a = t.alias, x = t.x)
+                    }
+                    None => {
+                        pm_joins.push(join.clone());
+                        pm_counts.push(format!(", count(*) FILTER (WHERE {flag}) AS n{i}"));
+                        suspect(format!("n{i}"))
+                    }
+                },
+            };
             // The broken rows, counted and the first ids listed from the few
-            // loans that may have any.
-            let broken = format!(
-                "FROM {} {a} {join} WHERE {} AND {flag}",
-                parts.table.qualified,
-                loans_in(t.loan, t.counts, &suspect),
-                a = t.alias
-            );
+            // places that may have any.
+            let broken = format!("FROM {} {a} {join} WHERE {rows} AND {flag}", parts.table.qualified, a = t.alias);
             x.push(format!(
                 "(SELECT count(*) {broken}) AS n{i}, ARRAY(SELECT {a}.id {broken} ORDER BY {a}.id LIMIT 10) AS ids{i}",
                 a = t.alias
@@ -463,6 +519,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         if !columns.is_empty() {
             rest.push_str(&suspect_loans(t.counts, &columns));
         }
+        rest.push_str(&t.then);
         if !x.is_empty() {
             xs.push_str(&format!(", {} AS (SELECT {})\n", t.x, x.join(", ")));
         }

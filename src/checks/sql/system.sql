@@ -1,20 +1,21 @@
 -- The system check's shared statement, where payments' schedule_id is unique
 -- (each installment has at most one payment). Every installment is joined
 -- to its payment once, in the loan rules' aggregate ("inst_all"); the
--- payments are counted per loan ("pm") without their installments. A loan
+-- payments are only counted per loan ("pm"), from the loan index. A loan
 -- whose payments all match, to the cent, an installment of its own (counted
--- as "good" in inst_all) has no payment on which an installment rule or the
--- installment reference can fire; the payments of the other loans ("odd")
--- and of the loans flagged by another payment rule are read again through
--- the loan index. Placeholders (written @name@ in the SQL) filled in by
--- checks/system.rs:
+-- as "good" in inst_all, with their sum and dates) has no payment on which a
+-- payment rule or the installment reference can fire, and its payments' sum
+-- is the good ones'; the payments of the other loans ("odd", "flagged") are
+-- read again through the loan index. Placeholders (written @name@ in the
+-- SQL) filled in by checks/system.rs:
 --   <s>      the quoted schema of the Motofinai tables
 --   <inst>   loan_inst.sql over every installment, with "good"
---   <joins>  the payments' other references (users), each LEFT JOINed
+--   <joins>  the payments' other references that no index lets us check
+--            apart, each LEFT JOINed
 --   <counts> per such reference, its broken rows: count(*) FILTER (WHERE ...) AS nI
 --   <rest>   what reads them: per count, the loans it names ("pm_loans",
 --            "im_loans"), the references' findings, the loan family
---            (loan.sql over inst_all and pm) and the payment family
+--            (loan.sql over inst_all and pm_paid) and the payment family
 WITH inst_all AS MATERIALIZED (
     @inst@
 ), pm AS MATERIALIZED (
@@ -23,11 +24,10 @@ WITH inst_all AS MATERIALIZED (
            CASE WHEN g.loan_id IS NOT NULL AND l.id IS NULL THEN g.n ELSE 0 END AS lost,
            g.n - coalesce(i.good, 0) AS odd,
            -- Loans with a payment some payment rule may fire on.
-           (l.id IS NULL OR g.future > 0 OR coalesce(g.first_date < l.activated_at::date, false)
-            OR g.n > coalesce(i.good, 0))::int AS flagged
-      FROM (SELECT p.loan_application_id AS loan_id, count(*) AS n, sum(p.amount) AS paid,
-                   count(*) FILTER (WHERE p.payment_date > CURRENT_DATE) AS future,
-                   min(p.payment_date) AS first_date
+           (l.id IS NULL OR g.n > coalesce(i.good, 0) OR i.good_future > 0
+            OR coalesce(i.good_first < l.activated_at::date, false))::int AS flagged,
+           i.good_paid
+      FROM (SELECT p.loan_application_id AS loan_id, count(*) AS n
                    @counts@
               FROM @s@.payments_payment p
               @joins@

@@ -11,7 +11,7 @@ RESET client_min_messages;
 SELECT split_part(show_error($$SELECT motofinai.run_check('changed')$$), E'\n', 1) AS error;
 SELECT motofinai.track_changes();
 SELECT tgrelid::regclass AS "table", tgname, tgdeferrable FROM pg_trigger
- WHERE tgname LIKE 'motofinai_track%' ORDER BY 1::text, 2;
+ WHERE tgname LIKE 'motofinai_track%' ORDER BY tgrelid::regclass::text, tgname;
 
 -- The first run of a history: everything is new.
 SELECT scope, errors > 0 AS has_errors, new_errors = errors AS all_new_errors, new_warnings = warnings AS all_new_warnings,
