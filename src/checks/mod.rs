@@ -125,7 +125,7 @@ pub fn stream(scope: Scope) -> Result<Stream> {
 /// sections' places, so the order is the same either way (the command's
 /// phases print in that order too).
 fn system_queries(schema: &Schema, fks: &[system::ForeignKey]) -> Result<Vec<Query>> {
-    let inst = loan_inst(schema, true).replace("@loan@", "IS NOT NULL");
+    let inst = loan_inst(schema, PaymentOf::Shared).replace("@loan@", "IS NOT NULL");
     let loan = loan_sql("SELECT * FROM inst_all", "SELECT * FROM pm_paid").replace("@loan@", "IS NOT NULL");
     let payment = payment_sql(DUP_ALL_SQL, "", &system::of_loans("flagged"));
     let Some(shared) = system::shared(schema, fks, &inst, &loan, &payment)? else {
@@ -158,22 +158,67 @@ pub fn findings(scope: Scope) -> Result<Vec<Finding>> {
 pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
     let schema = Schema::current()?;
     schema.require(&[LOANS, SCHEDULE, PAYMENTS, MOTORS, USERS])?;
-    Stream::new([Family::Loan, Family::Payment].map(|f| f.query_loans(&schema, loans)).into()).collect_all()
+    let queries = match loans_shared(&schema, loans)? {
+        Some(q) => vec![q],
+        None => [Family::Loan, Family::Payment].map(|f| f.query_loans(&schema, loans)).into(),
+    };
+    Stream::new(queries).collect_all()
+}
+
+/// The loan and payment rules of the loans in `$1` in one statement, shared
+/// as in the system check (sql/system.sql): their payments read once, their
+/// installments joined to them, and only the payments of the loans that may
+/// have a finding checked one by one; every payment's duplicates looked up.
+/// For 1,100 loans of 100,000 (14,600 payments): about 150 ms against 190 ms
+/// for the two families' statements. None where payments' schedule_id is
+/// not unique.
+fn loans_shared(schema: &Schema, loans: &[i64]) -> Result<Option<Query>> {
+    let inst = loan_inst(schema, PaymentOf::SharedSet).replace("@loan@", "= ANY ($1)");
+    let loan = loan_sql("SELECT * FROM inst_all", "SELECT * FROM pm_paid").replace("@loan@", "= ANY ($1)");
+    let payment = payment_sql(&dup_one("pay_set"), "", &system::of_loans("flagged"));
+    let Some(sql) = system::for_loans(schema, &inst, &loan, &payment)? else { return Ok(None) };
+    // Bank keys looked up by index, as in the payment family's own statement.
+    let settings: &[_] = if loans.len() <= PROBE_LOANS { PROBES } else { &[] };
+    Ok(Some(Query { sql, id: None, ids: Some(loans.to_vec()), settings, rows: None }))
+}
+
+/// How loan_inst.sql finds each installment's payment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PaymentOf {
+    /// The loan family's own statement: a hash join where payments.schedule_id
+    /// is unique (the Motofinai schema), else a lookup of one payment per
+    /// installment, so that sums never count an installment twice.
+    Family,
+    /// The shared statements (sql/system.sql, only built where schedule_id
+    /// is unique), with the good payments counted ([`GOOD_SQL`]): a join of
+    /// every payment.
+    Shared,
+    /// The same over a set of loans: their payments ("pay_set") hash-joined,
+    /// and an installment none of them pays looked up by index (a payment of
+    /// another loan, which is never good).
+    SharedSet,
 }
 
 /// The loan rules' per-loan aggregate of the installments, each joined to
-/// its payment: a hash join where payments.schedule_id is unique (the
-/// Motofinai schema), else a lookup of one payment per installment, so that
-/// sums never count an installment twice. `good`: with the count the system
-/// check reads (sql/system.sql, only run where schedule_id is unique).
-fn loan_inst(schema: &Schema, good: bool) -> String {
+/// its payment (see [`PaymentOf`]).
+fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
     // An unreadable catalog gets the lookup, which is right either way.
-    let payment_of = if schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false) {
-        "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id"
-    } else {
-        "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
+    let payment_of = match how {
+        PaymentOf::Family if !schema.is_unique(PAYMENTS, &["schedule_id"]).unwrap_or(false) => {
+            "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
+        }
+        PaymentOf::Family | PaymentOf::Shared => "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id",
+        // OFFSET 0: planned apart, so its one-time filter skips the lookup.
+        PaymentOf::SharedSet => {
+            "LEFT JOIN pay_set p0 ON p0.schedule_id = s.id \
+             LEFT JOIN LATERAL (SELECT q.schedule_id FROM @s@.payments_payment q \
+                                 WHERE q.schedule_id = s.id AND p0.id IS NULL OFFSET 0) p1 ON true \
+             CROSS JOIN LATERAL (SELECT coalesce(p0.schedule_id, p1.schedule_id) AS schedule_id, \
+                                        p0.loan_application_id, p0.amount, p0.payment_date) p"
+        }
     };
-    let (good, payment_of) = if good { (GOOD_SQL, format!("{payment_of}{GOOD_JOIN}")) } else { ("", payment_of.into()) };
+    let (good, payment_of) =
+        if how == PaymentOf::Family { ("", payment_of.into()) } else { (GOOD_SQL, format!("{payment_of}{GOOD_JOIN}")) };
     let distinct = if schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"]).unwrap_or(false) {
         ""
     } else {
@@ -196,7 +241,7 @@ const GOOD_JOIN: &str =
 
 /// The loan family's own statement (its placeholder <loan> still to fill).
 fn loan_family(schema: &Schema) -> String {
-    loan_sql(&loan_inst(schema, false), PAID_SQL)
+    loan_sql(&loan_inst(schema, PaymentOf::Family), PAID_SQL)
 }
 
 /// The loan family's statement over `inst` (loan_inst.sql's rows) and
@@ -209,6 +254,11 @@ fn loan_sql(inst: &str, paid: &str) -> String {
 /// `paying` `pay` holds, with `dup` finding their possible duplicates.
 fn payment_sql(dup: &str, paying: &str, pay: &str) -> String {
     PAYMENT_SQL.replace("@dup@", dup).replace("@paying@", paying).replace("@pay@", pay)
+}
+
+/// dup_one.sql over the payments `of`.
+fn dup_one(of: &str) -> String {
+    DUP_ONE_SQL.replace("@of@", of)
 }
 
 /// For statements joining every payment: the planner reckons the rows
@@ -254,7 +304,10 @@ impl Family {
         let filter = if id.is_some() { "= $1" } else { "IS NOT NULL" };
         let sql = match self {
             Family::Loan => loan_family(schema).replace("@loan@", filter),
-            Family::Payment => payment_sql(if id.is_some() { DUP_ONE_SQL } else { DUP_ALL_SQL }, "p.id", filter),
+            Family::Payment => match id {
+                Some(_) => payment_sql(&dup_one("pay"), "p.id", filter),
+                None => payment_sql(DUP_ALL_SQL, "p.id", filter),
+            },
             Family::Inventory => {
                 let loans_of = if id.is_some() { MOTOR_LOANS } else { "IS NOT NULL" };
                 INVENTORY_SQL.replace("@loans_of@", loans_of).replace("@motor@", filter)
@@ -273,7 +326,7 @@ impl Family {
     fn query_loans(self, schema: &Schema, loans: &[i64]) -> Query {
         let sql = match self {
             Family::Loan => loan_family(schema).replace("@loan@", "= ANY ($1)"),
-            Family::Payment => payment_sql(DUP_ONE_SQL, "p.loan_application_id", "= ANY ($1)"),
+            Family::Payment => payment_sql(&dup_one("pay"), "p.loan_application_id", "= ANY ($1)"),
             Family::Inventory => unreachable!("the inventory rules are not checked by loan"),
         };
         // The planner prices an index probe per payment above a hash of all

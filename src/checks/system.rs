@@ -531,12 +531,42 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
     rest.push_str(&xs);
     rest.push_str(&selects.join("\nUNION ALL\n"));
     let sql = SYSTEM_SQL
+        .replace("@pay_set@", "")
+        .replace("@payments@", "@s@.payments_payment")
+        .replace("@loans@", "@s@.loans_loanapplication")
         .replace("@inst@", inst)
         .replace("@joins@", &pm_joins.join(" "))
         .replace("@counts@", &pm_counts.concat())
         .replace("@rest@", &rest);
     let query = Query { settings: super::PARALLEL_JOINS, ..Query::all(schema.render(&sql)) };
     Ok(Some(Shared { query, tables }))
+}
+
+/// The shared statement's loan and payment rules alone, for the loans in
+/// `$1` (an incremental run): `inst`, `loan` and `payment` as for
+/// [`shared`], over those loans and "pay_set", their payments. None where
+/// payments' schedule_id is not unique.
+pub fn for_loans(schema: &Schema, inst: &str, loan: &str, payment: &str) -> Result<Option<String>> {
+    if !schema.is_unique(PAYMENTS, &["schedule_id"])? {
+        return Ok(None);
+    }
+    let rest = format!(
+        "{}{}SELECT * FROM ({loan}) f\nUNION ALL\nSELECT * FROM ({payment}) f",
+        suspect_loans("pm", &["flagged".into()]),
+        PM_PAID.replace("@flagged@", &of_loans("flagged"))
+    );
+    let sql = SYSTEM_SQL
+        .replace(
+            "@pay_set@",
+            "pay_set AS MATERIALIZED (SELECT p.* FROM @s@.payments_payment p WHERE p.loan_application_id = ANY ($1)), ",
+        )
+        .replace("@payments@", "pay_set")
+        .replace("@loans@", "(SELECT id, activated_at FROM @s@.loans_loanapplication WHERE id = ANY ($1))")
+        .replace("@inst@", inst)
+        .replace("@joins@", "")
+        .replace("@counts@", "")
+        .replace("@rest@", &rest);
+    Ok(Some(schema.render(&sql)))
 }
 
 /// Foreign keys that are NOT VALID, and expected ones that are missing.

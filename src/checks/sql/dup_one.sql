@@ -1,8 +1,9 @@
--- Possible duplicates of the payments in "pay", looked up one by one (the
--- groups of dup_all.sql). A blank key is a one-time filter that skips its
--- lookup; the lookups use the partial indexes of motofinai.create_check_indexes().
+-- Possible duplicates of the payments in <of> (the CTE of the payments
+-- checked), looked up one by one (the groups of dup_all.sql). A blank key is
+-- a one-time filter that skips its lookup; the lookups use the partial
+-- indexes of motofinai.create_check_indexes().
 SELECT p.id, array_agg(DISTINCT q.id ORDER BY q.id) AS others
-  FROM pay p
+  FROM @of@ p
   JOIN LATERAL (
         SELECT q.id FROM @s@.payments_payment q
          WHERE btrim(p.reference) <> '' AND q.reference = p.reference

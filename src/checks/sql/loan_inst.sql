@@ -3,15 +3,14 @@
 --   <s>     the quoted schema of the Motofinai tables
 --   <loan>  a condition on a loan id: "= $1", "= ANY ($1)" or "IS NOT NULL"
 --   <payment_of> the join from an installment "s" to its payment "p" (whose
---           schedule_id is NULL when it has none): a plain join where the
---           payments' schedule_id is unique, else a lookup of one payment
+--           schedule_id is NULL when it has none): see checks/mod.rs, PaymentOf
 --   <distinct> empty where (loan_application_id, sequence) is unique; else
 --           the sums of 1..n and of its squares (no sort for a DISTINCT count
 --           is needed). Once min and max hold, every square is at most n^2,
 --           so the float8 sum is exact below 2^17 installments per loan, and
 --           cheaper than numeric.
---   <good>  in the system check (system.sql), the count of payments that
---           match an installment of their own loan to the cent; else empty
+--   <good>  in the shared statements (system.sql), the good payments'
+--           count, sum and dates (checks/mod.rs, GOOD_SQL); else empty
     SELECT s.loan_application_id AS loan_id,
            count(*) AS n,
            sum(s.principal_amount) AS principal_sum,

@@ -10,13 +10,17 @@
 -- SQL) filled in by checks/system.rs:
 --   <s>      the quoted schema of the Motofinai tables
 --   <inst>   loan_inst.sql over every installment, with "good"
+--   <pay_set>, <payments>, <loans> in the system check: nothing, and the
+--            payments' and loans' tables; for a set of loans (an
+--            incremental run), "pay_set", their payments, read once, and
+--            those loans
 --   <joins>  the payments' other references that no index lets us check
 --            apart, each LEFT JOINed
 --   <counts> per such reference, its broken rows: count(*) FILTER (WHERE ...) AS nI
 --   <rest>   what reads them: per count, the loans it names ("pm_loans",
 --            "im_loans"), the references' findings, the loan family
 --            (loan.sql over inst_all and pm_paid) and the payment family
-WITH inst_all AS MATERIALIZED (
+WITH @pay_set@inst_all AS MATERIALIZED (
     @inst@
 ), pm AS MATERIALIZED (
     SELECT g.*,
@@ -29,10 +33,10 @@ WITH inst_all AS MATERIALIZED (
            i.good_paid
       FROM (SELECT p.loan_application_id AS loan_id, count(*) AS n
                    @counts@
-              FROM @s@.payments_payment p
+              FROM @payments@ p
               @joins@
              GROUP BY p.loan_application_id) g
-      LEFT JOIN @s@.loans_loanapplication l ON l.id = g.loan_id
+      LEFT JOIN @loans@ l ON l.id = g.loan_id
       LEFT JOIN inst_all i ON i.loan_id = g.loan_id
 ), im AS (
     -- Installments naming a loan that does not exist, per loan (read only
