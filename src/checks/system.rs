@@ -456,7 +456,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         // The payment family's payments.
         read: &["flagged"],
         x: "x",
-        then: schema.render(&PM_PAID.replace("@flagged@", &of_loans("flagged"))),
+        then: PM_PAID.replace("@flagged@", &of_loans("flagged")),
     }];
     let to_loan = |r: &Reference| r.parent == loans && r.columns == ["loan_application_id"] && r.ref_columns == ["id"];
     let installments = refs_of(schedule);
@@ -530,16 +530,22 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         branches.into_iter().chain([loan, payment].map(|f| format!("SELECT * FROM ({f}) f"))).collect();
     rest.push_str(&xs);
     rest.push_str(&selects.join("\nUNION ALL\n"));
-    let sql = SYSTEM_SQL
-        .replace("@pay_set@", "")
-        .replace("@payments@", "@s@.payments_payment")
-        .replace("@loans@", "@s@.loans_loanapplication")
-        .replace("@inst@", inst)
-        .replace("@joins@", &pm_joins.join(" "))
-        .replace("@counts@", &pm_counts.concat())
-        .replace("@rest@", &rest);
+    let sql = system_sql(&[
+        ("pay_set", ""),
+        ("payments", "@s@.payments_payment"),
+        ("loans", "@s@.loans_loanapplication"),
+        ("inst", inst),
+        ("joins", &pm_joins.join(" ")),
+        ("counts", &pm_counts.concat()),
+        ("rest", &rest),
+    ]);
     let query = Query { settings: super::PARALLEL_JOINS, ..Query::all(schema.render(&sql)) };
     Ok(Some(Shared { query, tables }))
+}
+
+/// sql/system.sql with its placeholders filled, as (name, text).
+fn system_sql(fill: &[(&str, &str)]) -> String {
+    fill.iter().fold(SYSTEM_SQL.to_string(), |sql, (name, text)| sql.replace(&format!("@{name}@"), text))
 }
 
 /// The shared statement's loan and payment rules alone, for the loans in
@@ -555,17 +561,18 @@ pub fn for_loans(schema: &Schema, inst: &str, loan: &str, payment: &str) -> Resu
         suspect_loans("pm", &["flagged".into()]),
         PM_PAID.replace("@flagged@", &of_loans("flagged"))
     );
-    let sql = SYSTEM_SQL
-        .replace(
-            "@pay_set@",
+    let sql = system_sql(&[
+        (
+            "pay_set",
             "pay_set AS MATERIALIZED (SELECT p.* FROM @s@.payments_payment p WHERE p.loan_application_id = ANY ($1)), ",
-        )
-        .replace("@payments@", "pay_set")
-        .replace("@loans@", "(SELECT id, activated_at FROM @s@.loans_loanapplication WHERE id = ANY ($1))")
-        .replace("@inst@", inst)
-        .replace("@joins@", "")
-        .replace("@counts@", "")
-        .replace("@rest@", &rest);
+        ),
+        ("payments", "pay_set"),
+        ("loans", "(SELECT id, activated_at FROM @s@.loans_loanapplication WHERE id = ANY ($1))"),
+        ("inst", inst),
+        ("joins", ""),
+        ("counts", ""),
+        ("rest", &rest),
+    ]);
     Ok(Some(schema.render(&sql)))
 }
 
