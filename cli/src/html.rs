@@ -16,6 +16,8 @@ const LABEL_W: i32 = 230;
 const SLOT: i32 = 16;
 const BAR_W: i32 = 12;
 const VALUE_W: i32 = 120;
+/// Per character of the longest value label, where VALUE_W is too narrow.
+const CHAR_W: i32 = 8;
 const ROW_H: i32 = 30;
 const BAR_MAX: f64 = 20.0;
 const PAD_TOP: i32 = 6;
@@ -132,9 +134,15 @@ fn rows(t: &Trend) -> Vec<Row> {
     out
 }
 
+/// The text right of a row: its latest and largest count.
+fn value_label(row: &Row) -> String {
+    format!("latest {} · max {}", row.latest, row.max)
+}
+
 fn svg(t: &Trend, rows: &[Row]) -> String {
     let n = t.days.len() as i32;
-    let (width, height) = (LABEL_W + n * SLOT + VALUE_W, PAD_TOP + rows.len() as i32 * ROW_H + AXIS_H);
+    let value_w = rows.iter().map(|r| 16 + CHAR_W * value_label(r).chars().count() as i32).fold(VALUE_W, i32::max);
+    let (width, height) = (LABEL_W + n * SLOT + value_w, PAD_TOP + rows.len() as i32 * ROW_H + AXIS_H);
     let mut out = format!(
         "<svg id=\"trend-chart\" class=\"mf-chart\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\"{width}\" \
          height=\"{height}\" viewBox=\"0 0 {width} {height}\" aria-labelledby=\"trend-chart-title trend-chart-desc\">\n\
@@ -188,10 +196,9 @@ fn svg(t: &Trend, rows: &[Row]) -> String {
         }
         let _ = writeln!(
             out,
-            "<text class=\"value\" x=\"{}\" y=\"{base}\">latest {} · max {}</text>\n</g>",
+            "<text class=\"value\" x=\"{}\" y=\"{base}\">{}</text>\n</g>",
             LABEL_W + n * SLOT + 8,
-            row.latest,
-            row.max
+            value_label(row)
         );
     }
     let mut j = n - 1;

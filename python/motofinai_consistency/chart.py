@@ -11,9 +11,11 @@ can draw the same chart from the same numbers:
 - Columns: the 30 days, oldest left, ending today (the database's
   ``current_date``). Each row is scaled to its own maximum.
 - Geometry (user units = CSS pixels): ``LABEL_W`` = 230 for the labels,
-  ``SLOT`` = 16 per day, ``VALUE_W`` = 120 on the right, ``ROW_H`` = 30 per
-  row, ``PAD_TOP`` = 6, ``AXIS_H`` = 22. Width = LABEL_W + 30 * SLOT +
-  VALUE_W; height = PAD_TOP + rows * ROW_H + AXIS_H. Row ``i``'s baseline is
+  ``SLOT`` = 16 per day, on the right ``VALUE_W`` = 120 or, where the longest
+  value label needs more, 16 + ``CHAR_W`` (8, a 12 px character's width
+  with room to spare) per character of it; ``ROW_H`` = 30 per row,
+  ``PAD_TOP`` = 6, ``AXIS_H`` = 22. Width = LABEL_W + 30 * SLOT + that;
+  height = PAD_TOP + rows * ROW_H + AXIS_H. Row ``i``'s baseline is
   at y = PAD_TOP + i * ROW_H + BAR_MAX + 2 (BAR_MAX = 20).
 - Day ``j`` of a row: a bar ``<rect class="bar bar-SEVERITY">`` at x = LABEL_W
   + j * SLOT + 2, width BAR_W = 12, height = max(1, round(count * BAR_MAX /
@@ -31,7 +33,7 @@ can draw the same chart from the same numbers:
 """
 from html import escape
 
-LABEL_W, SLOT, BAR_W, VALUE_W = 230, 16, 12, 120
+LABEL_W, SLOT, BAR_W, VALUE_W, CHAR_W = 230, 16, 12, 120, 8
 ROW_H, BAR_MAX, PAD_TOP, AXIS_H = 30, 20, 6, 22
 MARKS = {"error": "✗", "warning": "⚠"}
 
@@ -76,9 +78,13 @@ def _row(label, code, severity, counts, last_run_day, trend):
             "latest": counts.get(last_run_day, 0) if last_run_day else 0, "new": new, "resolved": resolved}
 
 
+def value_label(row):
+    return f'latest {row["latest"]} · max {row["max"]}'
+
+
 def svg(trend, rows, title="Errors and warnings per code, last 30 days"):
     n = len(trend.days)
-    width = LABEL_W + n * SLOT + VALUE_W
+    width = LABEL_W + n * SLOT + max([VALUE_W] + [16 + CHAR_W * len(value_label(row)) for row in rows])
     height = PAD_TOP + len(rows) * ROW_H + AXIS_H
     out = [f'<svg id="trend-chart" class="mf-chart" xmlns="http://www.w3.org/2000/svg" role="img" '
            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
@@ -109,8 +115,7 @@ def svg(trend, rows, title="Errors and warnings per code, last 30 days"):
                        f'height="{num(h)}" data-day="{iso}" data-code="{escape(row["code"])}" '
                        f'data-severity="{row["severity"]}" data-count="{count}">'
                        f'<title>{iso} {escape(what)}: {count}</title></rect>')
-        out.append(f'<text class="value" x="{LABEL_W + n * SLOT + 8}" y="{base}">'
-                   f'latest {row["latest"]} · max {row["max"]}</text>')
+        out.append(f'<text class="value" x="{LABEL_W + n * SLOT + 8}" y="{base}">{value_label(row)}</text>')
         out.append("</g>")
     axis_y = height - 6
     for j in range(n - 1, -1, -7):
