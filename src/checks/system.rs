@@ -227,6 +227,8 @@ struct RefSql {
     reused: Option<usize>,
     /// True on a row whose reference does not resolve.
     flag: String,
+    /// The parent table, schema-qualified.
+    parent: String,
 }
 
 impl Parts {
@@ -260,6 +262,7 @@ impl Parts {
                 join: format!("LEFT JOIN {} {pa} ON {}", parent.qualified, on.join(" AND ")),
                 reused,
                 flag: format!("({} AND {pa}.ctid IS NULL)", not_null.join(" AND ")),
+                parent: parent.qualified.clone(),
             });
             let (cols, parent_l) = (quote_literal(&r.columns.join(", ")), quote_literal(&parent.name));
             if let Some(name) = &r.constraint {
@@ -361,7 +364,7 @@ fn suspect_loans(counts: &str, columns: &[String]) -> String {
 
 /// Per loan, its payments' sum and count, which the loan rules read: the
 /// good payments' (see sql/system.sql) where they are all of the loan's,
-/// else summed again from the loans that `@flagged@` names.
+/// else summed again from the flagged loans (see [`pm_paid`]).
 const PM_PAID: &str = ", pm_paid AS (
     SELECT loan_id, good_paid AS paid, n FROM pm WHERE flagged = 0
     UNION ALL
@@ -369,11 +372,16 @@ const PM_PAID: &str = ", pm_paid AS (
      GROUP BY p.loan_application_id
 )\n";
 
+/// [`PM_PAID`], after `pm_loans`.
+fn pm_paid() -> String {
+    PM_PAID.replace("@flagged@", &of_loans("flagged"))
+}
+
 /// The values of a single-column reference `r` of `child` that do not
-/// resolve, as (column, a query of one array `v`), where a btree index leads
+/// resolve in `parent` (its qualified name), as (column, a query of one array `v`), where a btree index leads
 /// with that column: a skip scan reads one index entry per distinct value
 /// (a payment's recorder, among a few users) instead of joining every row.
-fn missing_values(child: &Table, r: &Reference) -> Result<Option<(String, String)>> {
+fn missing_values(child: &Table, r: &Reference, parent: &str) -> Result<Option<(String, String)>> {
     let ([column], [parent_column]) = (r.columns.as_slice(), r.ref_columns.as_slice()) else { return Ok(None) };
     let indexed = crate::catalog::select_one::<bool>(
         "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
@@ -387,7 +395,6 @@ fn missing_values(child: &Table, r: &Reference) -> Result<Option<(String, String
     if !indexed {
         return Ok(None);
     }
-    let parent = Table::open(Some(Regclass(r.parent)), "table")?;
     let (c, pc) = (quote_ident(column), quote_ident(parent_column));
     Ok(Some((
         c.clone(),
@@ -399,7 +406,7 @@ fn missing_values(child: &Table, r: &Reference) -> Result<Option<(String, String
              SELECT array_agg(d.x) AS v FROM d \
               WHERE d.x IS NOT NULL AND NOT EXISTS (SELECT FROM {p} q WHERE q.{pc} = d.x)",
             t = child.qualified,
-            p = parent.qualified
+            p = parent
         ),
     )))
 }
@@ -456,7 +463,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         // The payment family's payments.
         read: &["flagged"],
         x: "x",
-        then: PM_PAID.replace("@flagged@", &of_loans("flagged")),
+        then: pm_paid(),
     }];
     let to_loan = |r: &Reference| r.parent == loans && r.columns == ["loan_application_id"] && r.ref_columns == ["id"];
     let installments = refs_of(schedule);
@@ -483,7 +490,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
         let parts = Parts::new(t.table, refs_of(t.table), t.alias, &t.reuse, t.x)?;
         let mut x = Vec::new();
         let mut columns: Vec<String> = t.read.iter().map(|c| c.to_string()).collect();
-        for (i, (r, RefSql { join, reused, flag })) in refs_of(t.table).iter().zip(&parts.refs).enumerate() {
+        for (i, (r, RefSql { join, reused, flag, parent })) in refs_of(t.table).iter().zip(&parts.refs).enumerate() {
             // Where the broken rows may be: the loans of a count, or the
             // values that do not resolve.
             let mut suspect = |n: String| {
@@ -496,7 +503,7 @@ pub fn shared(schema: &Schema, fks: &[ForeignKey], inst: &str, loan: &str, payme
             let rows = match reused {
                 Some(k) => suspect(t.suspects[*k].to_string()),
                 // Only the payments have others.
-                None => match missing_values(&parts.table, r)? {
+                None => match missing_values(&parts.table, r, parent)? {
                     Some((column, values)) => {
                         rest.push_str(&format!(", {x}_v{i} AS MATERIALIZED ({values})\n", x = t.x));
                         format!("{a}.{column} = ANY (coalesce((SELECT v FROM {x}_v{i}), '{{}}'))", a = t.alias, x = t.x)
@@ -559,7 +566,7 @@ pub fn for_loans(schema: &Schema, inst: &str, loan: &str, payment: &str) -> Resu
     let rest = format!(
         "{}{}SELECT * FROM ({loan}) f\nUNION ALL\nSELECT * FROM ({payment}) f",
         suspect_loans("pm", &["flagged".into()]),
-        PM_PAID.replace("@flagged@", &of_loans("flagged"))
+        pm_paid()
     );
     let sql = system_sql(&[
         (
