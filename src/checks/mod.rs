@@ -26,6 +26,8 @@ const LOAN_INST_SQL: &str = include_str!("sql/loan_inst.sql");
 const PAYMENT_SQL: &str = include_str!("sql/payment.sql");
 const DUP_ONE_SQL: &str = include_str!("sql/dup_one.sql");
 const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
+const DUP_REF_JOIN_SQL: &str = include_str!("sql/dup_ref_join.sql");
+const DUP_REF_INDEX_SQL: &str = include_str!("sql/dup_ref_index.sql");
 /// loan.sql's <paid> outside the system check.
 const PAID_SQL: &str = "SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n \
    FROM @s@.payments_payment p WHERE p.loan_application_id @loan@ GROUP BY p.loan_application_id";
@@ -127,7 +129,7 @@ pub fn stream(scope: Scope) -> Result<Stream> {
 fn system_queries(schema: &Schema, fks: &[system::ForeignKey]) -> Result<Vec<Query>> {
     let inst = loan_inst(schema, PaymentOf::Shared).replace("@loan@", "IS NOT NULL");
     let loan = loan_sql("SELECT * FROM inst_all", "SELECT * FROM pm_paid").replace("@loan@", "IS NOT NULL");
-    let payment = payment_sql(DUP_ALL_SQL, "", &system::of_loans("flagged"));
+    let payment = payment_sql(&dup_all(schema), "", &system::of_loans("flagged"));
     let Some(shared) = system::shared(schema, fks, &inst, &loan, &payment)? else {
         let mut queries = system::structural(schema, fks, vec![])?;
         queries.extend([Family::Loan, Family::Payment, Family::Inventory].map(|f| f.query(schema, None)));
@@ -255,6 +257,13 @@ fn payment_sql(dup: &str, paying: &str, pay: &str) -> String {
     PAYMENT_SQL.replace("@dup@", dup).replace("@paying@", paying).replace("@pay@", pay)
 }
 
+/// dup_all.sql, its references paired through their index where there is
+/// one (the self-join, right without it, is the fallback).
+fn dup_all(schema: &Schema) -> String {
+    let by_index = schema.has_lookup_index(PAYMENTS, "reference").unwrap_or(false);
+    DUP_ALL_SQL.replace("@ref@", if by_index { DUP_REF_INDEX_SQL } else { DUP_REF_JOIN_SQL })
+}
+
 /// dup_one.sql over the payments `of`.
 fn dup_one(of: &str) -> String {
     DUP_ONE_SQL.replace("@of@", of)
@@ -311,7 +320,7 @@ impl Family {
             Family::Loan => loan_family(schema).replace("@loan@", filter),
             Family::Payment => match id {
                 Some(_) => payment_sql(&dup_one("pay"), "p.id", filter),
-                None => payment_sql(DUP_ALL_SQL, "p.id", filter),
+                None => payment_sql(&dup_all(schema), "p.id", filter),
             },
             Family::Inventory => {
                 let loans_of = if id.is_some() { MOTOR_LOANS } else { "IS NOT NULL" };

@@ -68,29 +68,63 @@ impl Schema {
     }
 
     /// Whether a valid, immediate, non-partial unique index on exactly these
-    /// columns of the table rules out duplicates among them. Kept per backend
-    /// until the table's relcache entry is invalidated (an index created or
-    /// dropped invalidates it), so a single-entity check reads no catalog.
+    /// columns of the table rules out duplicates among them.
     pub fn is_unique(&self, table: &str, columns: &'static [&'static str]) -> Result<bool> {
+        self.cached(table, Question::Unique(columns), |oid| {
+            let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+            crate::catalog::select_one::<bool>(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
+                  WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate \
+                    AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnatts = cardinality($2) \
+                    AND ARRAY(SELECT a.attname::text COLLATE \"C\" FROM pg_catalog.pg_attribute a \
+                               WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) ORDER BY 1) \
+                        = ARRAY(SELECT c COLLATE \"C\" FROM unnest($2::text[]) c ORDER BY 1))",
+                &[oid.into(), names.into()],
+            )
+        })
+    }
+
+    /// Whether a valid btree index leads with `column` and holds every row
+    /// whose `column` is not blank: it has no predicate, or the one
+    /// `motofinai.create_check_indexes()` gives it (`btrim(column) <> ''`),
+    /// so a query that tests that can read the values in order, or look one
+    /// up, through it.
+    pub fn has_lookup_index(&self, table: &str, column: &'static str) -> Result<bool> {
+        self.cached(table, Question::Lookup(column), |oid| {
+            // The predicate as pg_get_expr prints it, for a text column and
+            // for a varchar one (cast to text).
+            crate::catalog::select_one::<bool>(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
+                   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+                   JOIN pg_catalog.pg_am a ON a.oid = c.relam \
+                   JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] \
+                  WHERE i.indrelid = $1 AND i.indisvalid AND a.amname = 'btree' AND t.attname = $2 \
+                    AND (i.indpred IS NULL OR pg_catalog.pg_get_expr(i.indpred, i.indrelid) IN \
+                         (pg_catalog.format('(btrim(%s) <> ''''::text)', pg_catalog.quote_ident($2)), \
+                          pg_catalog.format('(btrim((%s)::text) <> ''''::text)', pg_catalog.quote_ident($2)))))",
+                &[oid.into(), column.into()],
+            )
+        })
+    }
+
+    /// An answer about the table's indexes, kept per backend until the
+    /// table's relcache entry is invalidated (an index created or dropped
+    /// invalidates it), so a single-entity check reads no catalog.
+    fn cached(
+        &self,
+        table: &str,
+        question: Question,
+        ask: impl FnOnce(pg_sys::Oid) -> Result<Option<bool>>,
+    ) -> Result<bool> {
         let Some(oid) = self.table(table) else { return Ok(false) };
-        let hit = UNIQUE.with_borrow(|v| v.iter().find(|(r, c, _)| *r == oid && *c == columns).map(|e| e.2));
-        if let Some(unique) = hit {
-            return Ok(unique);
+        let hit = ANSWERS.with_borrow(|v| v.iter().find(|(r, q, _)| *r == oid && *q == question).map(|e| e.2));
+        if let Some(answer) = hit {
+            return Ok(answer);
         }
         // No borrow held here: the catalog read may process invalidations.
-        let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-        let unique = crate::catalog::select_one::<bool>(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
-              WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indimmediate \
-                AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnatts = cardinality($2) \
-                AND ARRAY(SELECT a.attname::text COLLATE \"C\" FROM pg_catalog.pg_attribute a \
-                           WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) ORDER BY 1) \
-                    = ARRAY(SELECT c COLLATE \"C\" FROM unnest($2::text[]) c ORDER BY 1))",
-            &[oid.into(), names.into()],
-        )?
-        .unwrap_or(false);
-        UNIQUE.with_borrow_mut(|v| v.push((oid, columns, unique)));
-        Ok(unique)
+        let answer = ask(oid)?.unwrap_or(false);
+        ANSWERS.with_borrow_mut(|v| v.push((oid, question, answer)));
+        Ok(answer)
     }
 
     /// A query text with `@s@` replaced by this schema.
@@ -99,16 +133,25 @@ impl Schema {
     }
 }
 
+/// What [`Schema::cached`] answers about a table's indexes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Question {
+    /// [`Schema::is_unique`] of these columns.
+    Unique(&'static [&'static str]),
+    /// [`Schema::has_lookup_index`] of this column.
+    Lookup(&'static str),
+}
+
 thread_local! {
-    /// [`Schema::is_unique`]'s answers: (table, columns, unique).
-    static UNIQUE: RefCell<Vec<(pg_sys::Oid, &'static [&'static str], bool)>> = const { RefCell::new(Vec::new()) };
+    /// [`Schema::cached`]'s answers: (table, question, answer).
+    static ANSWERS: RefCell<Vec<(pg_sys::Oid, Question, bool)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// # Safety
 /// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    UNIQUE.with_borrow_mut(|v| v.retain(|(r, _, _)| relid != pg_sys::InvalidOid && *r != relid));
+    ANSWERS.with_borrow_mut(|v| v.retain(|(r, _, _)| relid != pg_sys::InvalidOid && *r != relid));
 }
 
 pub fn register_callbacks() {
@@ -119,4 +162,38 @@ pub fn register_callbacks() {
 /// A name as a C string (a NUL, which no catalog name holds, finds nothing).
 fn c_name(name: &str) -> Option<CString> {
     CString::new(name).ok()
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::spi::Spi;
+
+    /// Run `sql` in schema `lk`, then ask whether an index serves lookups of
+    /// `table`'s reference (each answer after a change is a fresh one: the
+    /// index's creation or drop invalidated the cached one).
+    fn ask(sql: &str, table: &str) -> bool {
+        Spi::run(sql).unwrap();
+        Schema::current().unwrap().has_lookup_index(table, "reference").unwrap()
+    }
+
+    #[pgrx::pg_test]
+    fn a_lookup_index_leads_with_the_column_and_holds_every_non_blank_value() {
+        Spi::run("CREATE SCHEMA lk").unwrap();
+        Spi::run("CREATE TABLE lk.v (id bigint, reference varchar(20), note text)").unwrap();
+        Spi::run("CREATE TABLE lk.t (id bigint, reference text)").unwrap();
+        Spi::run("SET LOCAL motofinai.tables_schema = lk").unwrap();
+        assert!(!ask("SELECT", "v"), "no index");
+        assert!(!ask("CREATE INDEX v_note ON lk.v (note, reference)", "v"), "another column first");
+        assert!(!ask("CREATE INDEX v_hash ON lk.v USING hash (reference)", "v"), "not a btree");
+        assert!(!ask("CREATE INDEX v_expr ON lk.v (upper(reference))", "v"), "an expression");
+        assert!(!ask("CREATE INDEX v_some ON lk.v (reference) WHERE reference <> 'x'", "v"), "another predicate");
+        assert!(ask("CREATE INDEX v_blank ON lk.v (reference) WHERE btrim(reference) <> ''", "v"), "varchar");
+        assert!(!ask("DROP INDEX lk.v_blank", "v"), "dropped");
+        assert!(ask("CREATE INDEX v_all ON lk.v (reference, id)", "v"), "no predicate");
+        assert!(!ask("SELECT", "t"), "another table");
+        assert!(ask("CREATE INDEX t_blank ON lk.t (reference) WHERE btrim(reference) <> ''", "t"), "text");
+        assert!(!ask("SELECT", "missing"), "no such table");
+    }
 }

@@ -34,6 +34,7 @@ RANDOM=$SEED   # bash's own draws below replay with the seed too
 N=$((300 + RANDOM % 301))              # loans
 OPS=$((35 + RANDOM % 16))              # injected defects
 STEPS=$((60 + RANDOM % 61))            # versioning walk steps
+INDEXES=$((RANDOM % 2))                # 1: create_check_indexes() (duplicates paired through them)
 PGSEED=$(awk "BEGIN { printf \"%.9f\", $SEED / 1073741824 }")   # setseed() takes [-1, 1]
 A=mfc_random_a
 # A setup command that fails (set -e) still ends the run with its result line.
@@ -49,9 +50,10 @@ report() {
     done <<<"$out"
 }
 
-echo "== A. $OPS overlapping defects on $N generated loans"
+echo "== A. $OPS overlapping defects on $N generated loans, check indexes: $INDEXES"
 fresh_db $A
 load_motofinai $A $N
+if [ "$INDEXES" = 1 ]; then q -d $A -c "SELECT motofinai.create_check_indexes()" >/dev/null; fi
 q -d $A -f "$HERE/oracle.sql" -f "$HERE/inject.sql" -f "$HERE/assert.sql" >/dev/null
 q -d $A -c "SELECT mfc_random.inject($PGSEED, $OPS)" >/dev/null
 val -d $A -c "SELECT 'ops: ' || string_agg(name || '(' || coalesce(target, '') || ')', ' ' ORDER BY op) FROM mfc_random.ops"

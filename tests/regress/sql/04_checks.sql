@@ -190,6 +190,32 @@ SELECT count(*) AS not_duplicates FROM check_payment_consistency() WHERE code = 
    AND entity_id IN (20403, 20404, 11502, 11601, 12001);
 SELECT code, message FROM check_payment_consistency(10502) WHERE code = 'possible_duplicate';
 SELECT code, message FROM check_payment_consistency(20102) WHERE code = 'possible_duplicate';
+-- With an index leading with the reference (create_check_indexes), the
+-- references are paired through it (dup_ref_index.sql) instead of a
+-- self-join: the same rows in the payment family and the system check, for
+-- a reference three payments share too (near miss: the same with a trailing
+-- space).
+BEGIN;
+SELECT mk_loan(205, 'active', amount => 400), mk_schedule(205, 4, 4);
+UPDATE chk.payments_payment SET reference = 'OR-78' WHERE id IN (20501, 20502, 20503);
+UPDATE chk.payments_payment SET reference = 'OR-78 ' WHERE id = 20504;
+CREATE TEMP TABLE dup_joined ON COMMIT DROP AS
+SELECT entity_id, message, details FROM check_payment_consistency() WHERE code = 'possible_duplicate';
+SELECT entity_id, message FROM dup_joined WHERE entity_id BETWEEN 20501 AND 20504 ORDER BY 1;
+SELECT motofinai.create_check_indexes();
+SELECT count(*) AS differences FROM (
+    (SELECT * FROM dup_joined EXCEPT ALL
+     SELECT entity_id, message, details FROM check_payment_consistency() WHERE code = 'possible_duplicate')
+    UNION ALL
+    (SELECT entity_id, message, details FROM check_payment_consistency() WHERE code = 'possible_duplicate'
+     EXCEPT ALL SELECT * FROM dup_joined)
+    UNION ALL
+    (SELECT * FROM dup_joined EXCEPT ALL
+     SELECT entity_id, message, details FROM check_system_consistency() WHERE code = 'possible_duplicate')
+    UNION ALL
+    (SELECT entity_id, message, details FROM check_system_consistency() WHERE code = 'possible_duplicate'
+     EXCEPT ALL SELECT * FROM dup_joined)) d;
+ROLLBACK;
 -- payment_before_activation / near miss: on the activation day
 UPDATE chk.payments_payment SET payment_date = current_date - 401 WHERE id = 11801;
 UPDATE chk.payments_payment SET payment_date = current_date - 400 WHERE id = 11802;
