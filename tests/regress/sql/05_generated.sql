@@ -102,3 +102,21 @@ SELECT count(*) > 0 AS found FROM unnest(:'bank_keyed'::bigint[]) p(id), check_p
 -- One per payment and bank key.
 SELECT n - :lookups AS index_lookups, cardinality(:'bank_keyed'::bigint[]) AS payments FROM bank_lookups;
 COMMIT;
+-- An incremental check (check_loans, planned with enable_sort off) of a
+-- loan with a misapplied installment reads its installments through the
+-- loan index, not every installment in id order.
+BEGIN;
+SELECT s.id AS inst, s.loan_application_id AS mloan FROM loans_paymentschedule s
+ WHERE s.status = 'paid' AND EXISTS (SELECT FROM payments_payment p WHERE p.schedule_id = s.id)
+ ORDER BY s.id LIMIT 1 \gset
+UPDATE loans_paymentschedule SET status = 'due' WHERE id = :inst;
+-- Rows fetched through the table's indexes count on the index.
+CREATE TEMP VIEW installments_fetched AS
+SELECT sum(pg_stat_get_xact_tuples_fetched(r)) AS n
+  FROM (SELECT indexrelid FROM pg_index WHERE indrelid = 'loans_paymentschedule'::regclass
+        UNION ALL SELECT 'loans_paymentschedule'::regclass) i(r);
+SELECT n AS fetched FROM installments_fetched \gset
+SELECT f.code, f.entity, f.entity_id = :inst AS the_installment FROM motofinai.check_loans(ARRAY[:mloan]::bigint[]) f
+ WHERE f.code IN ('payment_not_applied', 'schedule_paid_without_payment');
+SELECT n - :fetched < 1000 AS installments_by_index FROM installments_fetched;
+ROLLBACK;
