@@ -167,8 +167,14 @@ DECLARE
     payments bigint[] := '{}';
 BEGIN
     IF run_loans IS NOT NULL THEN
-        EXECUTE format('SELECT coalesce(array_agg(id), ''{}'') FROM %s.payments_payment WHERE loan_application_id = ANY ($1)', s)
-           INTO payments USING run_loans;
+        -- Of the payments with an open finding, those of the run's loans (a
+        -- probe of each: reading every payment of the run's loans took 5-9 ms
+        -- of an incremental run's 200).
+        EXECUTE format('SELECT coalesce(array_agg(p.id), ''{}'') FROM %s.payments_payment p'
+                       ' WHERE p.id IN (SELECT h.entity_id FROM motofinai.finding_history h'
+                       '                 WHERE h.scope = $2 AND h.resolved_run IS NULL AND h.entity = ''payment'')'
+                       '   AND p.loan_application_id IN (SELECT unnest($1))', s)
+           INTO payments USING run_loans, history;
     END IF;
     CREATE TEMP TABLE IF NOT EXISTS pg_temp.motofinai_found (
         code text, entity text, entity_id bigint, subject text, loan_id bigint, severity text, message text,
