@@ -128,7 +128,7 @@ pub fn stream(scope: Scope) -> Result<Stream> {
 /// phases print in that order too).
 fn system_queries(schema: &Schema, fks: &[system::ForeignKey]) -> Result<Vec<Query>> {
     let inst = loan_inst(schema, PaymentOf::Shared).replace("@loan@", "IS NOT NULL");
-    let loan = loan_sql("SELECT * FROM inst_all", "SELECT * FROM pm_paid").replace("@loan@", "IS NOT NULL");
+    let loan = shared_loan_sql().replace("@loan@", "IS NOT NULL");
     let payment = payment_sql(&dup_all(schema), "", &system::of_loans("flagged"));
     let Some(shared) = system::shared(schema, fks, &inst, &loan, &payment)? else {
         let mut queries = system::structural(schema, fks, vec![])?;
@@ -176,7 +176,7 @@ pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
 /// not unique.
 fn loans_shared(schema: &Schema, loans: &[i64]) -> Result<Option<Query>> {
     let inst = loan_inst(schema, PaymentOf::SharedSet).replace("@loan@", "= ANY ($1)");
-    let loan = loan_sql("SELECT * FROM inst_all", "SELECT * FROM pm_paid").replace("@loan@", "= ANY ($1)");
+    let loan = shared_loan_sql().replace("@loan@", "= ANY ($1)");
     let payment = payment_sql(&dup_one("pay_set"), "", &system::of_loans("flagged"));
     let Some(sql) = system::for_loans(schema, &inst, &loan, &payment)? else { return Ok(None) };
     let settings: &[_] = if loans.len() <= PROBE_LOANS { SET_PROBES } else { &[] };
@@ -242,13 +242,27 @@ const GOOD_JOIN: &str =
 
 /// The loan family's own statement (its placeholder <loan> still to fill).
 fn loan_family(schema: &Schema) -> String {
-    loan_sql(&loan_inst(schema, PaymentOf::Family), PAID_SQL)
+    loan_sql(&loan_inst(schema, PaymentOf::Family), PAID_SQL, ("NULL", "NULL"))
+}
+
+/// The loan family in a shared statement: over `inst_all`, and `pm_paid`
+/// for the loans whose payments are not all good; the others' sum and
+/// count are their good payments' (inst_all's `good_paid` and `good`).
+/// Joining only those few loans' sums lets the planner drop most loans
+/// before it sorts them (about 0.1 s of the system check).
+fn shared_loan_sql() -> String {
+    loan_sql("SELECT * FROM inst_all", "SELECT * FROM pm_paid", ("i.good_paid", "i.good"))
 }
 
 /// The loan family's statement over `inst` (loan_inst.sql's rows) and
-/// `paid` (per loan, the payments' sum and count).
-fn loan_sql(inst: &str, paid: &str) -> String {
-    LOAN_SQL.replace("@inst@", inst).replace("@paid@", paid)
+/// `paid` (per loan, the payments' sum and count), `otherwise` (sum, count)
+/// for a loan `paid` has no row for.
+fn loan_sql(inst: &str, paid: &str, otherwise: (&str, &str)) -> String {
+    LOAN_SQL
+        .replace("@inst@", inst)
+        .replace("@paid@", paid)
+        .replace("@paid_else@", otherwise.0)
+        .replace("@n_else@", otherwise.1)
 }
 
 /// The payment family's statement over the payments `p` for which

@@ -362,13 +362,12 @@ fn suspect_loans(counts: &str, columns: &[String]) -> String {
     format!(", {counts}_loans AS MATERIALIZED (SELECT {} FROM {counts})\n", arrays.join(", "))
 }
 
-/// Per loan, its payments' sum and count, which the loan rules read: the
-/// good payments' (see sql/system.sql) where they are all of the loan's,
-/// else summed again from the flagged loans (see [`pm_paid`]).
+/// The payments' sum and count of each flagged loan, which the loan rules
+/// read: summed again (see [`pm_paid`]). Every other loan's payments are all
+/// good, and their sum and count are the good ones' (see sql/system.sql).
 const PM_PAID: &str = ", pm_paid AS (
-    SELECT loan_id, good_paid AS paid, n FROM pm WHERE flagged = 0
-    UNION ALL
-    SELECT p.loan_application_id, sum(p.amount), count(*) FROM @s@.payments_payment p WHERE @flagged@
+    SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n
+      FROM @s@.payments_payment p WHERE @flagged@
      GROUP BY p.loan_application_id
 )\n";
 

@@ -4,6 +4,9 @@
 --   <inst>  per loan, its installments' counts and sums (loan_inst.sql, or in
 --           the system check its shared result)
 --   <paid>  per loan: the payments' sum (paid) and count (n)
+--   <paid_else>, <n_else> the sum and count of a loan <paid> has no row for
+--           (NULL: none; in the shared statements, <paid> has only the
+--           loans whose payments are not all good, the others' are <inst>'s)
 -- One pass over installments joined to their payments and one over payments,
 -- aggregated per loan and hash-joined to the loans. The few installments
 -- that are paid without a payment or have one but are not paid are counted
@@ -25,7 +28,7 @@ WITH inst AS (
            coalesce(i.overdue, 0) AS overdue, coalesce(i.stale, 0) AS stale,
            coalesce(i.misapplied, 0) AS misapplied,
            coalesce(i.sequence_ok, true) AS sequence_ok,
-           coalesce(y.paid, 0.00) AS paid, coalesce(y.n, 0) AS payments
+           coalesce(y.paid, @paid_else@, 0.00) AS paid, coalesce(y.n, @n_else@, 0) AS payments
       FROM (SELECT * FROM @s@.loans_loanapplication WHERE id @loan@) l
       FULL JOIN inst i ON i.loan_id = l.id
       LEFT JOIN paid y ON y.loan_id = coalesce(l.id, i.loan_id)

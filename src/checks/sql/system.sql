@@ -29,8 +29,7 @@ WITH @pay_set@inst_all AS MATERIALIZED (
            g.n - coalesce(i.good, 0) AS odd,
            -- Loans with a payment some payment rule may fire on.
            (l.id IS NULL OR g.n > coalesce(i.good, 0) OR i.good_future > 0
-            OR coalesce(i.good_first < l.activated_at::date, false))::int AS flagged,
-           i.good_paid
+            OR coalesce(i.good_first < l.activated_at::date, false))::int AS flagged
       FROM (SELECT p.loan_application_id AS loan_id, count(*) AS n
                    @counts@
               FROM @payments@ p
