@@ -174,4 +174,7 @@ WITH inst AS (
 )
 SELECT severity, code, entity, entity_id, message, details
   FROM finding
- ORDER BY loan_id, severity, ord, entity_id
+ -- loan_id + 0: an order no join can provide, so the planner does not sort
+ -- every loan for a merge join before the rules drop most of them (it
+ -- hash-joins, then sorts the findings: about 0.08 s of the system check).
+ ORDER BY loan_id + 0, severity, ord, entity_id
