@@ -377,20 +377,15 @@ fn pm_paid() -> String {
 }
 
 /// The values of a single-column reference `r` of `child` that do not
-/// resolve in `parent` (its qualified name), as (column, a query of one array `v`), where a btree index leads
-/// with that column: a skip scan reads one index entry per distinct value
-/// (a payment's recorder, among a few users) instead of joining every row.
+/// resolve in `parent` (its qualified name), as (column, a query of one
+/// array `v`), where a btree index leads with that column (see
+/// [`super::tables::btree_leads_with`]): a skip scan reads one index entry
+/// per distinct value (a payment's recorder, among a few users) instead of
+/// joining every row.
 fn missing_values(child: &Table, r: &Reference, parent: &str) -> Result<Option<(String, String)>> {
     let ([column], [parent_column]) = (r.columns.as_slice(), r.ref_columns.as_slice()) else { return Ok(None) };
-    let indexed = crate::catalog::select_one::<bool>(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
-           JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-           JOIN pg_catalog.pg_am a ON a.oid = c.relam \
-           JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] \
-          WHERE i.indrelid = $1 AND i.indisvalid AND i.indpred IS NULL AND a.amname = 'btree' AND t.attname = $2)",
-        &[child.oid.into(), column.as_str().into()],
-    )?
-    .unwrap_or(false);
+    // No predicate: the skip scan reads every value, blank or not.
+    let indexed = super::tables::btree_leads_with(child.oid, column, false)?;
     if !indexed {
         return Ok(None);
     }

@@ -70,7 +70,8 @@ impl Schema {
     /// Whether a valid, immediate, non-partial unique index on exactly these
     /// columns of the table rules out duplicates among them.
     pub fn is_unique(&self, table: &str, columns: &'static [&'static str]) -> Result<bool> {
-        self.cached(table, Question::Unique(columns), |oid| {
+        let Some(oid) = self.table(table) else { return Ok(false) };
+        cached(oid, Question::Unique(columns), || {
             let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
             crate::catalog::select_one::<bool>(
                 "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
@@ -84,47 +85,11 @@ impl Schema {
         })
     }
 
-    /// Whether a valid btree index leads with `column` and holds every row
-    /// whose `column` is not blank: it has no predicate, or the one
-    /// `motofinai.create_check_indexes()` gives it (`btrim(column) <> ''`),
-    /// so a query that tests that can read the values in order, or look one
-    /// up, through it.
-    pub fn has_lookup_index(&self, table: &str, column: &'static str) -> Result<bool> {
-        self.cached(table, Question::Lookup(column), |oid| {
-            // The predicate as pg_get_expr prints it, for a text column and
-            // for a varchar one (cast to text).
-            crate::catalog::select_one::<bool>(
-                "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
-                   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
-                   JOIN pg_catalog.pg_am a ON a.oid = c.relam \
-                   JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] \
-                  WHERE i.indrelid = $1 AND i.indisvalid AND a.amname = 'btree' AND t.attname = $2 \
-                    AND (i.indpred IS NULL OR pg_catalog.pg_get_expr(i.indpred, i.indrelid) IN \
-                         (pg_catalog.format('(btrim(%s) <> ''''::text)', pg_catalog.quote_ident($2)), \
-                          pg_catalog.format('(btrim((%s)::text) <> ''''::text)', pg_catalog.quote_ident($2)))))",
-                &[oid.into(), column.into()],
-            )
-        })
-    }
-
-    /// An answer about the table's indexes, kept per backend until the
-    /// table's relcache entry is invalidated (an index created or dropped
-    /// invalidates it), so a single-entity check reads no catalog.
-    fn cached(
-        &self,
-        table: &str,
-        question: Question,
-        ask: impl FnOnce(pg_sys::Oid) -> Result<Option<bool>>,
-    ) -> Result<bool> {
+    /// Whether a btree index serves lookups of `column`'s non-blank values
+    /// (see [`btree_leads_with`], blank-filtered indexes included).
+    pub fn has_lookup_index(&self, table: &str, column: &str) -> Result<bool> {
         let Some(oid) = self.table(table) else { return Ok(false) };
-        let hit = ANSWERS.with_borrow(|v| v.iter().find(|(r, q, _)| *r == oid && *q == question).map(|e| e.2));
-        if let Some(answer) = hit {
-            return Ok(answer);
-        }
-        // No borrow held here: the catalog read may process invalidations.
-        let answer = ask(oid)?.unwrap_or(false);
-        ANSWERS.with_borrow_mut(|v| v.push((oid, question, answer)));
-        Ok(answer)
+        btree_leads_with(oid, column, true)
     }
 
     /// A query text with `@s@` replaced by this schema.
@@ -133,17 +98,54 @@ impl Schema {
     }
 }
 
-/// What [`Schema::cached`] answers about a table's indexes.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Whether a valid btree index of table `oid` leads with `column` and has no
+/// predicate, or, where `blank_filtered`, the one that
+/// `motofinai.create_check_indexes()` gives it (`btrim(column) <> ''`): a
+/// query can then read the column's values in order, or look one up,
+/// through it (testing that predicate too where the index has it).
+pub fn btree_leads_with(oid: pg_sys::Oid, column: &str, blank_filtered: bool) -> Result<bool> {
+    cached(oid, Question::Leads(column.to_string(), blank_filtered), || {
+        // The predicate as pg_get_expr prints it, for a text column and for
+        // a varchar one (cast to text).
+        crate::catalog::select_one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
+               JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
+               JOIN pg_catalog.pg_am a ON a.oid = c.relam \
+               JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] \
+              WHERE i.indrelid = $1 AND i.indisvalid AND a.amname = 'btree' AND t.attname = $2 \
+                AND (i.indpred IS NULL OR $3 AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) IN \
+                     (pg_catalog.format('(btrim(%s) <> ''''::text)', pg_catalog.quote_ident($2)), \
+                      pg_catalog.format('(btrim((%s)::text) <> ''''::text)', pg_catalog.quote_ident($2)))))",
+            &[oid.into(), column.into(), blank_filtered.into()],
+        )
+    })
+}
+
+/// An answer about table `oid`'s indexes, kept per backend until the
+/// table's relcache entry is invalidated (an index created or dropped
+/// invalidates it), so a single-entity check reads no catalog.
+fn cached(oid: pg_sys::Oid, question: Question, ask: impl FnOnce() -> Result<Option<bool>>) -> Result<bool> {
+    let hit = ANSWERS.with_borrow(|v| v.iter().find(|(r, q, _)| *r == oid && *q == question).map(|e| e.2));
+    if let Some(answer) = hit {
+        return Ok(answer);
+    }
+    // No borrow held here: the catalog read may process invalidations.
+    let answer = ask()?.unwrap_or(false);
+    ANSWERS.with_borrow_mut(|v| v.push((oid, question, answer)));
+    Ok(answer)
+}
+
+/// What [`cached`] answers about a table's indexes.
+#[derive(PartialEq, Eq)]
 enum Question {
     /// [`Schema::is_unique`] of these columns.
     Unique(&'static [&'static str]),
-    /// [`Schema::has_lookup_index`] of this column.
-    Lookup(&'static str),
+    /// [`btree_leads_with`] of this column, blank-filtered indexes or not.
+    Leads(String, bool),
 }
 
 thread_local! {
-    /// [`Schema::cached`]'s answers: (table, question, answer).
+    /// [`cached`]'s answers: (table, question, answer).
     static ANSWERS: RefCell<Vec<(pg_sys::Oid, Question, bool)>> = const { RefCell::new(Vec::new()) };
 }
 
