@@ -28,6 +28,20 @@ time_ms() {
         | psql -X -q -d "$1" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | sed -n 2p
 }
 
+# rounds DB N SQL...: after a warm-up round, N rounds that each run every
+# statement once, in order, in one session; a line per round with each
+# statement's ms. A ratio taken within a round compares statements run
+# seconds apart: this machine's speed drifts by 10-25% over minutes, which
+# medians taken one statement after another turn into a ratio's error.
+rounds() {
+    local db=$1 n=$2 r q
+    shift 2
+    for r in $(seq 0 "$n"); do
+        { echo '\timing on'; for q in "$@"; do echo "$q;"; done; } | psql -X -q -d "$db" 2>&1 \
+            | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | paste -sd' '
+    done | tail -n "$n"
+}
+
 # The floor: installments and payments summed per loan, joined to the loans.
 FLOOR_SQL="SELECT count(*), sum(s.owed), sum(p.paid) FROM loans_loanapplication l
   LEFT JOIN (SELECT loan_application_id, sum(total_amount) AS owed FROM loans_paymentschedule GROUP BY 1) s
