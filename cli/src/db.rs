@@ -5,6 +5,7 @@ use crate::report::{Finding, Fix};
 use crate::tls;
 use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -140,6 +141,14 @@ pub fn findings(client: &mut Client, function: &str, id: Option<i64>) -> Result<
     }
     .map_err(server)?;
     Ok(rows.iter().map(finding).collect())
+}
+
+/// Each code's family (system, loan, payment, inventory), by code and
+/// entity (motofinai.finding_codes(): one code may belong to two families,
+/// told apart by what it names).
+pub fn code_families(client: &mut Client) -> Result<HashMap<(String, String), String>, String> {
+    let rows = client.query("SELECT code, entity, family FROM motofinai.finding_codes()", &[]).map_err(server)?;
+    Ok(rows.iter().map(|r| ((r.get(0), r.get(1)), r.get(2))).collect())
 }
 
 fn finding(r: &postgres::Row) -> Finding {

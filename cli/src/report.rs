@@ -36,7 +36,9 @@ pub struct Fix {
 pub struct Phase {
     pub header: String,
     pub findings: Vec<Finding>,
-    pub elapsed: Duration,
+    /// None where the phase's findings came from a statement several phases
+    /// share (--all): the statement's time is reported once, after them.
+    pub elapsed: Option<Duration>,
 }
 
 const RULE: &str = "==================================================";
@@ -108,9 +110,18 @@ impl Output {
         } else if !accepted.is_empty() {
             self.say(format!("  ({} accepted finding(s) not counted; --all-findings lists them)", accepted.len()));
         }
-        if self.verbose {
-            self.say(format!("  ({} ms)", phase.elapsed.as_millis()));
+        if let (true, Some(elapsed)) = (self.verbose, phase.elapsed) {
+            self.say(format!("  ({} ms)", elapsed.as_millis()));
         }
+    }
+
+    /// The time of one statement that several phases shared: a line with
+    /// --verbose, "ms" in the JSON document.
+    pub fn shared_time(&mut self, elapsed: Duration, what: &str) {
+        if self.verbose {
+            self.say(format!("  ({} ms, {what})", elapsed.as_millis()));
+        }
+        self.doc.insert("ms".into(), json!(elapsed.as_millis() as u64));
     }
 
     /// What a recorded run found gone (--since-last).
@@ -214,7 +225,10 @@ impl Output {
                 "phases".into(),
                 phases
                     .iter()
-                    .map(|p| json!({ "phase": p.header, "findings": p.findings.len(), "ms": p.elapsed.as_millis() as u64 }))
+                    .map(|p| {
+                        let ms = p.elapsed.map(|e| e.as_millis() as u64);
+                        json!({ "phase": p.header, "findings": p.findings.len(), "ms": ms })
+                    })
                     .collect(),
             );
             doc.append(&mut self.doc);

@@ -222,7 +222,31 @@ fn json_is_one_document_in_the_seed_format_with_counts_and_codes() {
     let finding = doc["findings"].as_array().unwrap().iter().find(|f| f["code"] == "overpaid").unwrap();
     assert_eq!(finding["entity"], "loan");
     assert!(finding["details"]["paid"].is_number());
-    assert_eq!(doc["phases"].as_array().unwrap().len(), 4);
+    // One statement (the system check) split by the codes' families: each
+    // phase has what its family's own function finds, and the time is the
+    // statement's.
+    let phases = doc["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 4);
+    for (phase, function) in phases.iter().zip([
+        "motofinai.check_structural_consistency()",
+        "check_loan_consistency()",
+        "check_payment_consistency()",
+        "check_inventory_consistency()",
+    ]) {
+        let n: i64 = db.query_one(&format!("SELECT count(*) FROM {function}"), &[]).unwrap().get(0);
+        assert_eq!(phase["findings"].as_i64(), Some(n), "{phase} against {function}");
+        assert!(phase["ms"].is_null(), "{phase}");
+    }
+    assert!(doc["ms"].as_u64().is_some(), "the statement's time");
+}
+
+#[test]
+fn all_verbose_times_its_one_statement_once() {
+    let text = stdout(&run(DB, &["--all", "--verbose", "--limit", "1"]));
+    assert!(!text.contains(" ms)\n"), "no phase has a time of its own: {text}");
+    assert_eq!(text.matches(" ms, the four phases in one statement)\n").count(), 1, "{text}");
+    let at = text.find(" ms, the four phases in one statement)\n").unwrap();
+    assert!(at > text.find("\nChecking inventory...\n").unwrap(), "after the last phase: {text}");
 }
 
 #[test]
