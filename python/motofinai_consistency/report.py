@@ -13,7 +13,9 @@ HINT = "Run with --fix flag to attempt automatic fixes (use with caution)"
 class Phase:
     header: str
     findings: list
-    ms: int = 0
+    # None where the phase's findings came from a statement several phases
+    # share (--all): the statement's time is reported once, after them.
+    ms: int | None = 0
 
     def of(self, errors):
         return [f for f in self.open() if (f["severity"] == "error") == errors]
@@ -86,8 +88,15 @@ class Report:
             self._list(accepted)
         elif accepted:
             self.say(f"  ({len(accepted)} accepted finding(s) not counted; --all-findings lists them)")
-        if self.verbose:
+        if self.verbose and phase.ms is not None:
             self.say(f"  ({phase.ms} ms)")
+
+    def shared_time(self, ms, what):
+        """The time of one statement several phases shared: a line with
+        --verbose, "ms" in the JSON document."""
+        if self.verbose:
+            self.say(f"  ({ms} ms, {what})")
+        self.doc["ms"] = ms
 
     def resolved(self, header, findings):
         """What a recorded run found gone (--since-last)."""

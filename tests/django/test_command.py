@@ -135,7 +135,23 @@ def test_json_is_one_document_in_the_seed_format_with_counts_and_codes():
     assert doc["codes"]["duplicate_vin"] == 2 and doc["codes"]["future_payment_date"] == 1
     overpaid = next(f for f in doc["findings"] if f["code"] == "overpaid")
     assert overpaid["entity"] == "loan" and isinstance(overpaid["details"]["paid"], (int, float))
+    # One statement (the system check) split by the codes' families: each phase has
+    # what its family's own function finds, and the time is the statement's.
     assert len(doc["phases"]) == 4
+    with connections["command"].cursor() as cur:
+        for phase, function in zip(doc["phases"], ["motofinai.check_structural_consistency()",
+                                                   "check_loan_consistency()", "check_payment_consistency()",
+                                                   "check_inventory_consistency()"]):
+            cur.execute(f"SELECT count(*) FROM {function}")
+            assert (phase["findings"], phase["ms"]) == (cur.fetchone()[0], None), (phase, function)
+    assert isinstance(doc["ms"], int)
+
+
+def test_all_verbose_times_its_one_statement_once():
+    text, _ = run("--all", "--verbose", "--limit", "1")
+    assert " ms)\n" not in text, "no phase has a time of its own"
+    assert text.count(" ms, the four phases in one statement)\n") == 1
+    assert text.index(" ms, the four phases in one statement)\n") > text.index("\nChecking inventory...\n")
 
 
 def test_verbose_shows_codes_details_and_timings():

@@ -21,7 +21,7 @@ from ... import REQUIRED_EXTENSION_VERSION
 from ...checker import findings
 from ...checks import version_tuple
 from ...db import fetch_dicts
-from ...report import Report, timed_phase
+from ...report import Phase, Report, timed_phase
 
 # The check history's scope a command scope's findings compare with.
 HISTORY_SCOPES = {"all": "system", "quick": "quick", "changed": "system"}
@@ -33,11 +33,14 @@ CHANGED_SQL = ("SELECT f.* FROM jsonb_to_recordset((SELECT findings FROM motofin
 ANSWERS_YES = ("y", "yes")
 
 
+# --all's phases: the family of codes each lists (motofinai.finding_codes()), and its header.
+ALL_PHASES = [("system", "Checking system structure..."), ("loan", "Checking all loans..."),
+              ("payment", "Checking all payments..."), ("inventory", "Checking inventory...")]
+FAMILIES_SQL = "SELECT code, entity, family FROM motofinai.finding_codes()"
+
+
 def phases(scope, entity_id):
-    """(header, check scope, id) of each phase, as the Rust command runs them."""
-    if scope == "all":
-        return [("Checking system structure...", "structure", None), ("Checking all loans...", "loan", None),
-                ("Checking all payments...", "payment", None), ("Checking inventory...", "motor", None)]
+    """(header, check scope, id) of each phase but --all's, as the Rust command runs them."""
     if scope == "quick":
         return [("Running quick consistency check...", "quick", None)]
     return [(f"Checking {scope} {entity_id}...", scope, entity_id)]
@@ -170,10 +173,30 @@ class Command(BaseCommand):
             out.phase(done[-1])
             self.last_phases = done
             return done
-        for header, check_scope, check_id in phases(scope, entity_id):
-            done.append(timed_phase(header, lambda: findings(check_scope, check_id, self.database)))
-            out.phase(done[-1])
+        if scope == "all":
+            done = self.check_all(out)
+        else:
+            for header, check_scope, check_id in phases(scope, entity_id):
+                done.append(timed_phase(header, lambda: findings(check_scope, check_id, self.database)))
+                out.phase(done[-1])
         self.last_phases = done
+        return done
+
+    def check_all(self, out):
+        """--all: the system check as one statement (its pass over the installments and
+        payments is shared by the loan, payment and reference rules), its findings, in
+        their order, split into the phases by their code's family (as the Rust command)."""
+        whole = timed_phase("", lambda: findings("system", None, self.database))
+        families = {(f["code"], f["entity"]): f["family"] for f in fetch_dicts(FAMILIES_SQL, [], self.database)}
+        done = [Phase(header, [], None) for _, header in ALL_PHASES]
+        names = [name for name, _ in ALL_PHASES]
+        for f in whole.findings:
+            # A code the catalogue does not know is the system section's.
+            family = families.get((f["code"], f["entity"]), "system")
+            done[names.index(family) if family in names else 0].findings.append(f)
+        for phase in done:
+            out.phase(phase)
+        out.shared_time(whole.ms, "the four phases in one statement")
         return done
 
     def fixes(self, scope, entity_id, apply):
