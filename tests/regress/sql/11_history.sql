@@ -24,6 +24,8 @@ SELECT scope, new_errors, new_warnings, resolved, loans FROM motofinai.run_check
 SELECT entity_id AS broken FROM check_system_consistency() WHERE code = 'principal_mismatch' LIMIT 1 \gset
 UPDATE loans_loanapplication SET principal_amount = loan_amount - down_payment WHERE id = :broken;
 UPDATE loans_loanapplication SET principal_amount = principal_amount + 5 WHERE id = 45;
+SELECT payment_date AS paid_on FROM payments_payment
+ WHERE id = (SELECT min(id) FROM payments_payment WHERE loan_application_id = 46) \gset
 UPDATE payments_payment SET payment_date = current_date + 3
  WHERE id = (SELECT min(id) FROM payments_payment WHERE loan_application_id = 46);
 BEGIN;
@@ -51,6 +53,13 @@ SELECT (SELECT count(*) FROM (TABLE inc EXCEPT TABLE ful) a) AS only_incremental
 SELECT code, entity, entity_id = :broken AS the_repaired_loan FROM motofinai.finding_history
  WHERE resolved_run = (SELECT max(id) FROM motofinai.check_runs) ORDER BY 1, 2;
 SELECT code, entity, entity_id FROM motofinai.current_findings WHERE new ORDER BY 1, 2, 3;
+-- A payment's finding whose details name no loan (future_payment_date): the
+-- next incremental run of its loan resolves it once the payment is repaired.
+UPDATE payments_payment SET payment_date = :'paid_on'
+ WHERE id = (SELECT min(id) FROM payments_payment WHERE loan_application_id = 46);
+SELECT resolved, loans FROM motofinai.run_check('changed');
+SELECT code, entity, loan_id FROM motofinai.finding_history
+ WHERE resolved_run = (SELECT max(id) FROM motofinai.check_runs);
 -- The open findings carry the details the last run reported, and the loan-family
 -- ones (on a loan or an installment) their loan.
 SELECT count(*) AS open, count(*) FILTER (WHERE h.details IS DISTINCT FROM f.details) AS details_differ,
