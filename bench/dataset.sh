@@ -22,10 +22,15 @@ make_dataset() {
         (SELECT count(*) FROM payments_payment))"
 }
 
+# timings: the ms of each statement psql timed (\timing on), a line each.
+timings() {
+    sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+
 # time_ms DB SQL: median ms of 3 runs after one warm-up, in one session.
 time_ms() {
     { echo "$2;"; echo '\timing on'; for _ in 1 2 3; do echo "$2;"; done; } \
-        | psql -X -q -d "$1" 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | sed -n 2p
+        | psql -X -q -d "$1" 2>&1 | timings | sort -n | sed -n 2p
 }
 
 # rounds DB N SQL...: after a warm-up round, N rounds that each run every
@@ -37,8 +42,7 @@ rounds() {
     local db=$1 n=$2 r q
     shift 2
     for r in $(seq 0 "$n"); do
-        { echo '\timing on'; for q in "$@"; do echo "$q;"; done; } | psql -X -q -d "$db" 2>&1 \
-            | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | paste -sd' '
+        { echo '\timing on'; for q in "$@"; do echo "$q;"; done; } | psql -X -q -d "$db" 2>&1 | timings | paste -sd' '
     done | tail -n "$n"
 }
 

@@ -38,7 +38,7 @@ for i in 0 1 2 3 4 5; do
     for q in "SELECT cardinality(loans) FROM motofinai.run_check('changed')" \
              "SELECT count(*) FROM check_system_consistency()" "SELECT id FROM motofinai.run_check('system')"; do
         out=$( { echo '\timing on'; echo "$q;"; } | psql -X -q -At -d $DB 2>&1)
-        line+="$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out") "
+        line+="$(timings <<<"$out") "
         [ -z "$checked" ] && checked=$(sed -n '1p' <<<"$out")
     done
     [ "$i" = 0 ] || echo "$line" >> "$DIR/rounds"

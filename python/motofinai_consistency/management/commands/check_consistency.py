@@ -189,11 +189,10 @@ class Command(BaseCommand):
         whole = timed_phase("", lambda: findings("system", None, self.database))
         families = {(f["code"], f["entity"]): f["family"] for f in fetch_dicts(FAMILIES_SQL, [], self.database)}
         done = [Phase(header, [], None) for _, header in ALL_PHASES]
-        names = [name for name, _ in ALL_PHASES]
+        at = {name: i for i, (name, _) in enumerate(ALL_PHASES)}
         for f in whole.findings:
             # A code the catalogue does not know is the system section's.
-            family = families.get((f["code"], f["entity"]), "system")
-            done[names.index(family) if family in names else 0].findings.append(f)
+            done[at.get(families.get((f["code"], f["entity"])), 0)].findings.append(f)
         for phase in done:
             out.phase(phase)
         out.shared_time(whole.ms, "the four phases in one statement")
