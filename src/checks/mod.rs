@@ -8,6 +8,7 @@
 //! [`report`] turns findings into the seed's report, [`finding`] holds the
 //! catalogue of codes.
 
+mod cents;
 pub mod finding;
 pub mod report;
 pub mod stream;
@@ -29,7 +30,7 @@ const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
 const DUP_REF_JOIN_SQL: &str = include_str!("sql/dup_ref_join.sql");
 const DUP_REF_INDEX_SQL: &str = include_str!("sql/dup_ref_index.sql");
 /// loan.sql's <paid> outside the system check.
-const PAID_SQL: &str = "SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n \
+const PAID_SQL: &str = "SELECT p.loan_application_id AS loan_id, @sum@(p.amount) AS paid, count(*) AS n \
    FROM @s@.payments_payment p WHERE p.loan_application_id @loan@ GROUP BY p.loan_application_id";
 const INVENTORY_SQL: &str = include_str!("sql/inventory.sql");
 /// inventory.sql's <loans_of> for one motor.
@@ -238,7 +239,7 @@ fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
 /// counted and their first date: a loan whose payments are all good needs no
 /// other pass over its payments (see sql/system.sql). Each installment's
 /// test `g.ok` comes from [`GOOD_JOIN`].
-const GOOD_SQL: &str = ", count(*) FILTER (WHERE g.ok) AS good, sum(p.amount) FILTER (WHERE g.ok) AS good_paid, \
+const GOOD_SQL: &str = ", count(*) FILTER (WHERE g.ok) AS good, @sum@(p.amount) FILTER (WHERE g.ok) AS good_paid, \
     count(*) FILTER (WHERE g.ok AND p.payment_date > CURRENT_DATE) AS good_future, \
     min(p.payment_date) FILTER (WHERE g.ok) AS good_first";
 const GOOD_JOIN: &str =

@@ -366,7 +366,7 @@ fn suspect_loans(counts: &str, columns: &[String]) -> String {
 /// read: summed again (see [`pm_paid`]). Every other loan's payments are all
 /// good, and their sum and count are the good ones' (see sql/system.sql).
 const PM_PAID: &str = ", pm_paid AS (
-    SELECT p.loan_application_id AS loan_id, sum(p.amount) AS paid, count(*) AS n
+    SELECT p.loan_application_id AS loan_id, @sum@(p.amount) AS paid, count(*) AS n
       FROM @s@.payments_payment p WHERE @flagged@
      GROUP BY p.loan_application_id
 )\n";

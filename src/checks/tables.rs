@@ -85,6 +85,22 @@ impl Schema {
         })
     }
 
+    /// Whether `column` is a `numeric(p, 2)` with p <= 18: every value is
+    /// whole cents and fits an `int8` of them (what `motofinai.cents_sum` adds).
+    pub fn holds_cents(&self, table: &str, column: &'static str) -> Result<bool> {
+        let Some(oid) = self.table(table) else { return Ok(false) };
+        cached(oid, Question::Cents(column), || {
+            // numeric's typmod: ((precision << 16) | scale) + VARHDRSZ.
+            crate::catalog::select_one::<bool>(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute a \
+                  WHERE a.attrelid = $1 AND a.attname = $2 AND NOT a.attisdropped \
+                    AND a.atttypid = 'pg_catalog.numeric'::pg_catalog.regtype AND a.atttypmod >= 4 \
+                    AND ((a.atttypmod - 4) & 2047) = 2 AND ((a.atttypmod - 4) >> 16) <= 18)",
+                &[oid.into(), column.into()],
+            )
+        })
+    }
+
     /// Whether a btree index serves lookups of `column`'s non-blank values
     /// (see [`btree_leads_with`], blank-filtered indexes included).
     pub fn has_lookup_index(&self, table: &str, column: &str) -> Result<bool> {
@@ -92,9 +108,27 @@ impl Schema {
         btree_leads_with(oid, column, true)
     }
 
-    /// A query text with `@s@` replaced by this schema.
+    /// A query text with `@s@` replaced by this schema, and `@sum@` by the
+    /// aggregate that sums amounts ([`Schema::amount_sum`]).
     pub fn render(&self, sql: &str) -> String {
-        sql.replace("@s@", &self.quoted)
+        let sql = sql.replace("@s@", &self.quoted);
+        if sql.contains("@sum@") {
+            sql.replace("@sum@", self.amount_sum())
+        } else {
+            sql
+        }
+    }
+
+    /// `motofinai.cents_sum` where the amounts the checks sum (installments'
+    /// principal and total, payments' amount) are all whole cents, else
+    /// `sum` (same result; see checks/cents.rs). An unreadable catalog gets `sum`.
+    fn amount_sum(&self) -> &'static str {
+        let amounts = [(SCHEDULE, "principal_amount"), (SCHEDULE, "total_amount"), (PAYMENTS, "amount")];
+        if amounts.iter().all(|(t, c)| self.holds_cents(t, c).unwrap_or(false)) {
+            "motofinai.cents_sum"
+        } else {
+            "pg_catalog.sum"
+        }
     }
 }
 
@@ -121,7 +155,7 @@ pub fn btree_leads_with(oid: pg_sys::Oid, column: &str, blank_filtered: bool) ->
     })
 }
 
-/// An answer about table `oid`'s indexes, kept per backend until the
+/// An answer about table `oid`'s indexes or columns, kept per backend until the
 /// table's relcache entry is invalidated (an index created or dropped
 /// invalidates it), so a single-entity check reads no catalog.
 fn cached(oid: pg_sys::Oid, question: Question, ask: impl FnOnce() -> Result<Option<bool>>) -> Result<bool> {
@@ -142,6 +176,9 @@ enum Question {
     Unique(&'static [&'static str]),
     /// [`btree_leads_with`] of this column, blank-filtered indexes or not.
     Leads(String, bool),
+    /// [`Schema::holds_cents`] of this column (a column's type changes
+    /// invalidate the relcache too).
+    Cents(&'static str),
 }
 
 thread_local! {

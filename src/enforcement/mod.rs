@@ -16,7 +16,8 @@ use crate::checks::report::to_report;
 use crate::checks::tables::{Schema, LOANS, PAYMENTS, SCHEDULE};
 use crate::checks::{findings, Scope};
 use crate::errors::{finish, null_argument, spi_error, sqlstate, DbError, Result};
-use crate::pg::trigger::{after_row, trigger_function, Entries, IntColumn, TriggerCache};
+use crate::pg::fmgr::v1_function;
+use crate::pg::trigger::{after_row, Entries, IntColumn, TriggerCache};
 use crate::pg::tuple::IntKind;
 use crate::touched;
 use pgrx::prelude::*;
@@ -55,7 +56,7 @@ pub fn register_callbacks() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
 }
 
-trigger_function!(
+v1_function!(
     /// `motofinai.enforcement_mark(loan_column)`: note the touched loans.
     motofinai_enforce_mark,
     pg_finfo_motofinai_enforce_mark,
@@ -68,7 +69,7 @@ trigger_function!(
     }
 );
 
-trigger_function!(
+v1_function!(
     /// `motofinai.enforcement_check(loan_column)`: the deferred check.
     motofinai_enforce_check,
     pg_finfo_motofinai_enforce_check,

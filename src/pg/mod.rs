@@ -9,6 +9,10 @@
 pub mod backend;
 /// Raising an ERROR with all its fields (elog.h / elog.c).
 pub mod ereport;
+/// C-language functions (fmgr.h).
+pub mod fmgr;
+/// Numerics as cents (utils/adt/numeric.c).
+pub mod numeric;
 /// Internal subtransactions (xact.c, as pl_exec.c uses them).
 pub mod subxact;
 /// C-language trigger functions and their cache (commands/trigger.h).

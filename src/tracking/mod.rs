@@ -13,7 +13,8 @@
 
 use crate::checks::tables::{Schema, LOANS, MOTORS, PAYMENTS, SCHEDULE, USERS};
 use crate::errors::{finish, null_argument, spi_error, Result};
-use crate::pg::trigger::{after_row, trigger, trigger_function, Entries, IntColumn, TriggerCache};
+use crate::pg::fmgr::v1_function;
+use crate::pg::trigger::{after_row, trigger, Entries, IntColumn, TriggerCache};
 use crate::pg::tuple::IntKind;
 use crate::touched;
 use pgrx::prelude::*;
@@ -69,7 +70,7 @@ pub fn register_callbacks() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
 }
 
-trigger_function!(
+v1_function!(
     /// `motofinai.track_mark(id_column, 'loan' | 'motor' | 'user')`: note the ids.
     motofinai_track_mark,
     pg_finfo_motofinai_track_mark,
@@ -90,7 +91,7 @@ trigger_function!(
     }
 );
 
-trigger_function!(
+v1_function!(
     /// `motofinai.track_flush()`: at COMMIT, the first event appends what was noted.
     motofinai_track_flush,
     pg_finfo_motofinai_track_flush,

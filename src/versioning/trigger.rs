@@ -10,7 +10,8 @@ use super::{Mode, Options, Protocol};
 use crate::errors::{sqlstate, DbError, Result, VERSION_CONSTRAINT};
 use crate::monitoring::log::{Event, Kind};
 use crate::monitoring::store;
-use crate::pg::trigger::{self as trig, row_trigger_data, trigger_function, Entries, Misfire, Timing, TriggerCache};
+use crate::pg::fmgr::v1_function;
+use crate::pg::trigger::{self as trig, row_trigger_data, Entries, Misfire, Timing, TriggerCache};
 use crate::pg::tuple::{self, attr, find_column, is_updated, IntKind};
 use pgrx::pg_sys;
 use std::cell::RefCell;
@@ -50,7 +51,7 @@ pub fn register_invalidation() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(invalidate), pg_sys::Datum::from(0)) };
 }
 
-trigger_function!(
+v1_function!(
     /// `motofinai.version_trigger()`: BEFORE INSERT OR UPDATE FOR EACH ROW.
     motofinai_version_trigger,
     pg_finfo_motofinai_version_trigger,

@@ -1,6 +1,8 @@
 -- The loan rules' per-loan aggregate of the installments, each joined to its
 -- payment. Placeholders (written @name@ in the SQL) filled in by checks/mod.rs:
 --   <s>     the quoted schema of the Motofinai tables
+--   <sum>   the aggregate that sums amounts (sum, or motofinai.cents_sum
+--           where they are whole cents: see checks/cents.rs)
 --   <loan>  a condition on a loan id: "= $1", "= ANY ($1)" or "IS NOT NULL"
 --   <payment_of> the join from an installment "s" to its payment "p" (whose
 --           schedule_id is NULL when it has none): see checks/mod.rs, PaymentOf
@@ -13,8 +15,8 @@
 --           count, sum and dates (checks/mod.rs, GOOD_SQL); else empty
     SELECT s.loan_application_id AS loan_id,
            count(*) AS n,
-           sum(s.principal_amount) AS principal_sum,
-           sum(s.total_amount) AS owed,
+           @sum@(s.principal_amount) AS principal_sum,
+           @sum@(s.total_amount) AS owed,
            count(*) FILTER (WHERE s.status <> 'paid') AS unpaid,
            count(*) FILTER (WHERE s.status <> 'paid' AND s.due_date < CURRENT_DATE) AS overdue,
            -- An installment that has its payment is payment_not_applied, never stale.

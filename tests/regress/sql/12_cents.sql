@@ -1,0 +1,103 @@
+-- motofinai.cents_sum(numeric): the checks' sum of amounts that are whole
+-- cents. It must give sum()'s result, scale and NaN included, in one
+-- process and in a parallel aggregate (its combine function), and refuse
+-- what it cannot add exactly.
+-- Every shape of a stored numeric: short and long headers (a dscale above
+-- 63 or a weight beyond the short form's), weights from -1 up, negatives,
+-- zeros, trailing zero digits. The result has scale 2, which is sum()'s for
+-- a numeric(p, 2) column (the only columns the checks give it).
+SELECT x, motofinai.cents_sum(x) AS cents_sum, sum(x), motofinai.cents_sum(x) = sum(x) AS equal
+  FROM (VALUES (0::numeric), (0.00), (-0.00), (0.01), (-0.01), (0.10), (0.5), (1), (12.34), (-12.34), (9999.99),
+               (10000), (10000.01), (123456789012.34), (-99999999999999.99), (92233720368547758.07),
+               (-92233720368547758.07), (1.0000000000000000000000000000000000000000000000000000000000000000000000),
+               (1e60 - 1e60 + 5.25)) v(x)
+ GROUP BY x ORDER BY x;
+-- The state starts NULL: no rows, or only NULLs, give NULL, as sum() does.
+SELECT motofinai.cents_sum(x) IS NULL AS no_rows FROM (SELECT 1.00 WHERE false) v(x);
+SELECT motofinai.cents_sum(x) IS NULL AS only_nulls FROM (VALUES (NULL::numeric), (NULL)) v(x);
+SELECT motofinai.cents_sum(x) AS nan, sum(x) FROM (VALUES (1.00), ('NaN'), (NULL), (2.00)) v(x);
+-- What it cannot add exactly is an error, never a rounded sum.
+SELECT show_error($$SELECT motofinai.cents_sum(x) FROM (VALUES (1.00), (0.001)) v(x)$$);
+SELECT show_error($$SELECT motofinai.cents_sum(x) FROM (VALUES (1e-30)) v(x)$$);
+SELECT show_error($$SELECT motofinai.cents_sum(x) FROM (VALUES (92233720368547758.07), (0.01)) v(x)$$);
+SELECT show_error($$SELECT motofinai.cents_sum(x) FROM (VALUES (1e300)) v(x)$$);
+SELECT show_error($$SELECT motofinai.cents_sum(x) FROM (VALUES ('Infinity'::numeric)) v(x)$$);
+
+-- Seeded random groups (fixed seed: the expected output is exact), summed
+-- in a parallel plan: partial sums in the workers, combined in the leader.
+SELECT setseed(0.4242);
+CREATE TABLE cents_random AS
+SELECT (random() * 300)::int AS g,
+       CASE WHEN random() < 0.02 THEN NULL
+            ELSE round(((random() - 0.3) * 10 ^ (random() * 12))::numeric, (random() * 2)::int) END AS x
+  FROM generate_series(1, 200000);
+INSERT INTO cents_random VALUES (301, 'NaN'), (301, 5.00), (302, NULL);
+ANALYZE cents_random;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET enable_sort = off;
+CREATE FUNCTION plan_of(sql text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || sql;
+END $$;
+SELECT count(*) FILTER (WHERE line ~ 'Partial HashAggregate') AS partial_aggregates
+  FROM plan_of('SELECT g, motofinai.cents_sum(x) FROM cents_random GROUP BY g') line;
+-- Values rounded to 0, 1 or 2 decimals: compared by value (scale 2 is the
+-- numeric(p, 2) columns' own, above).
+SELECT count(*) AS groups, count(*) FILTER (WHERE c IS DISTINCT FROM s) AS differ
+  FROM (SELECT g, motofinai.cents_sum(x) AS c, sum(x) AS s FROM cents_random GROUP BY g) r;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET enable_sort;
+DROP TABLE cents_random;
+DROP FUNCTION plan_of(text);
+
+-- The checks use it only where every value is whole cents and fits: the
+-- Motofinai columns, numeric(12, 2). Widened beyond 18 digits, a schedule
+-- whose total is beyond an int8 of cents is summed by sum(): the finding,
+-- not an error.
+CREATE SCHEMA cents;
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['users_user', 'loans_financingterm', 'inventory_stock', 'inventory_motor',
+        'loans_loanapplication', 'loans_paymentschedule', 'payments_payment', 'repossession_repossessioncase',
+        'inventory_motorreceiving']
+    LOOP
+        EXECUTE format('CREATE TABLE cents.%I (LIKE public.%I INCLUDING ALL)', t, t);
+    END LOOP;
+END $$;
+SET motofinai.tables_schema = cents;
+INSERT INTO cents.users_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
+                              date_joined, role)
+VALUES (1, '!', false, 'clerk', 'C', 'L', 'c@x', true, true, now(), 'staff');
+INSERT INTO cents.inventory_stock (id, brand, model_name, year, color, quantity_available, quantity_sold, created_at,
+                                   updated_at, quantity_reserved, quantity_repossessed)
+VALUES (1, 'B', 'M', 2025, 'red', 5, 1, now(), now(), 0, 0);
+INSERT INTO cents.inventory_motor (id, type, brand, model_name, year, color, purchase_price, notes, created_at,
+                                   updated_at, quantity, stock_id, approval_status, approval_notes, chassis_number)
+VALUES (1, 'scooter', 'B', 'M', 2025, 'red', 1000, '', now(), now(), 5, 1, 'approved', '', 'MF0000000000000001');
+INSERT INTO cents.loans_loanapplication (id, applicant_first_name, applicant_last_name, applicant_email,
+    applicant_phone, employment_status, employer_name, monthly_income, loan_amount, down_payment,
+    principal_amount, interest_rate, monthly_payment, has_valid_id, has_proof_of_income, notes, status,
+    submitted_at, approved_at, activated_at, updated_at, financing_term_id, motor_id, submitted_by_id,
+    approved_by_id, second_approval_by_id)
+VALUES (1, 'Ana', 'Cruz', 'a@x', '0917', 'employed', 'X', 1000, 200.00, 0, 200.00, 0, 100, true, true, '', 'active',
+        now(), now(), now(), now(), 1, 1, 1, 1, 1);
+INSERT INTO cents.loans_paymentschedule (id, sequence, due_date, principal_amount, interest_amount, total_amount,
+                                         status, paid_at, created_at, loan_application_id)
+VALUES (1, 1, current_date + 30, 100.00, 0, 100.00, 'due', NULL, now(), 1),
+       (2, 2, current_date + 60, 100.25, 0, 100.25, 'due', NULL, now(), 1);
+SELECT code, message FROM check_loan_consistency(1);
+SELECT code, message FROM check_system_consistency() WHERE entity = 'loan';
+ALTER TABLE cents.loans_paymentschedule ALTER principal_amount TYPE numeric(20, 2),
+                                        ALTER total_amount TYPE numeric(20, 2);
+UPDATE cents.loans_paymentschedule SET principal_amount = 60000000000000000.00, total_amount = 60000000000000000.00;
+SELECT code, message FROM check_loan_consistency(1);
+SELECT code, message FROM check_system_consistency() WHERE entity = 'loan';
+RESET motofinai.tables_schema;
+DROP SCHEMA cents CASCADE;
