@@ -38,8 +38,13 @@ WITH inst AS (
     -- Each rule as a flag; rows with no flag set never reach the findings.
     SELECT l.*,
            l.motor_found IS NULL AS motor_missing,
-           (btrim(l.applicant_first_name) = '' OR btrim(l.applicant_last_name) = ''
-               OR btrim(l.applicant_email) = '' OR btrim(l.applicant_phone) = '') AS contact_incomplete,
+           -- Blank: only spaces, if any. Only a value that sorts, byte by byte,
+           -- below '!' can be: most fail that test, without btrim's copy
+           -- (about 90 ms over 100,000 loans).
+           ((l.applicant_first_name COLLATE "C" < '!' AND btrim(l.applicant_first_name) = '')
+               OR (l.applicant_last_name COLLATE "C" < '!' AND btrim(l.applicant_last_name) = '')
+               OR (l.applicant_email COLLATE "C" < '!' AND btrim(l.applicant_email) = '')
+               OR (l.applicant_phone COLLATE "C" < '!' AND btrim(l.applicant_phone) = '')) AS contact_incomplete,
            (l.status <> 'completed' AND NOT l.submitter_active) AS submitter_inactive,
            (l.principal_amount <> l.loan_amount - l.down_payment OR l.down_payment > l.loan_amount) AS principal_mismatch,
            (l.n > 0 AND l.principal_sum <> l.principal_amount) AS total_mismatch,
@@ -135,22 +140,40 @@ WITH inst AS (
                THEN jsonb_build_object('motor_id', l.motor_id, 'approval_status', l.motor_status)
            END AS details
       FROM flagged l
-     CROSS JOIN LATERAL (VALUES
-        (1, 'error', 'motor_missing', l.motor_missing),
-        (2, 'warning', 'applicant_contact_incomplete', l.contact_incomplete),
-        (3, 'warning', 'submitter_inactive', l.submitter_inactive),
-        (4, 'error', 'principal_mismatch', l.principal_mismatch),
-        (5, 'error', 'schedule_total_mismatch', l.total_mismatch),
-        (6, 'warning', 'schedule_missing', l.schedule_missing),
-        (7, 'warning', 'schedule_sequence_gap', l.sequence_gap),
-        (8, 'error', 'overpaid', l.overpaid),
-        (9, 'error', 'completed_not_paid', l.completed_not_paid),
-        (10, 'warning', 'paid_not_completed', l.paid_not_completed),
-        (11, 'warning', 'overdue', l.is_overdue),
-        (12, 'warning', 'overdue_status_stale', l.is_stale),
-        (13, 'error', 'misapplied', l.misapplied > 0),
-        (15, 'error', 'unapproved_motor_financed', l.unapproved_motor)
-     ) AS f(ord, severity, code, fires)
+     -- The rules that fire, as their numbers: a row for each, not one per
+     -- rule to filter (a VALUES row per rule and loan cost about 140 ms
+     -- over the 7,300 flagged loans of 100,000).
+     CROSS JOIN LATERAL unnest(array_remove(ARRAY[
+            CASE WHEN l.motor_missing THEN 1 END,
+            CASE WHEN l.contact_incomplete THEN 2 END,
+            CASE WHEN l.submitter_inactive THEN 3 END,
+            CASE WHEN l.principal_mismatch THEN 4 END,
+            CASE WHEN l.total_mismatch THEN 5 END,
+            CASE WHEN l.schedule_missing THEN 6 END,
+            CASE WHEN l.sequence_gap THEN 7 END,
+            CASE WHEN l.overpaid THEN 8 END,
+            CASE WHEN l.completed_not_paid THEN 9 END,
+            CASE WHEN l.paid_not_completed THEN 10 END,
+            CASE WHEN l.is_overdue THEN 11 END,
+            CASE WHEN l.is_stale THEN 12 END,
+            CASE WHEN l.misapplied > 0 THEN 13 END,
+            CASE WHEN l.unapproved_motor THEN 15 END], NULL)) AS o(ord)
+      JOIN (VALUES
+        (1, 'error', 'motor_missing'),
+        (2, 'warning', 'applicant_contact_incomplete'),
+        (3, 'warning', 'submitter_inactive'),
+        (4, 'error', 'principal_mismatch'),
+        (5, 'error', 'schedule_total_mismatch'),
+        (6, 'warning', 'schedule_missing'),
+        (7, 'warning', 'schedule_sequence_gap'),
+        (8, 'error', 'overpaid'),
+        (9, 'error', 'completed_not_paid'),
+        (10, 'warning', 'paid_not_completed'),
+        (11, 'warning', 'overdue'),
+        (12, 'warning', 'overdue_status_stale'),
+        (13, 'error', 'misapplied'),
+        (15, 'error', 'unapproved_motor_financed')
+     ) AS f(ord, severity, code) ON f.ord = o.ord
       -- Runs only for a loan's 'misapplied' row (a one-time filter), through
       -- its indexes; an installment several payments pay names the first.
       -- Nothing here asks for sorted rows: with enable_sort off (incremental
@@ -170,7 +193,7 @@ WITH inst AS (
      WHERE (l.motor_missing OR l.contact_incomplete OR l.submitter_inactive OR l.principal_mismatch
             OR l.total_mismatch OR l.schedule_missing OR l.sequence_gap OR l.overpaid OR l.completed_not_paid
             OR l.paid_not_completed OR l.is_overdue OR l.is_stale OR l.unapproved_motor OR l.misapplied > 0)
-       AND f.fires AND (l.found OR f.code = 'misapplied')
+       AND (l.found OR f.code = 'misapplied')
 )
 SELECT severity, code, entity, entity_id, message, details
   FROM finding
