@@ -91,13 +91,10 @@ impl Schema {
         let Some(oid) = self.table(table) else { return Ok(false) };
         cached(oid, Question::Cents(column), || {
             // numeric's typmod: ((precision << 16) | scale) + VARHDRSZ.
-            crate::catalog::select_one::<bool>(
-                "SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute a \
-                  WHERE a.attrelid = $1 AND a.attname = $2 AND NOT a.attisdropped \
-                    AND a.atttypid = 'pg_catalog.numeric'::pg_catalog.regtype AND a.atttypmod >= 4 \
-                    AND ((a.atttypmod - 4) & 2047) = 2 AND ((a.atttypmod - 4) >> 16) <= 18)",
-                &[oid.into(), column.into()],
-            )
+            Ok(crate::pg::tuple::column_type_mod(oid, column).map(|(ty, typmod)| {
+                let m = typmod - pg_sys::VARHDRSZ as i32;
+                ty == pg_sys::NUMERICOID && m >= 0 && m & 0x7ff == 2 && m >> 16 <= 18
+            }))
         })
     }
 

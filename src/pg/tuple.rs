@@ -254,6 +254,24 @@ pub fn partition_root(relid: pg_sys::Oid) -> pg_sys::Oid {
     .unwrap_or(relid)
 }
 
+/// A column's type and typmod from the syscache (lsyscache.c's
+/// `get_attnum` and `get_atttypetypmodcoll`), without SPI: None where the
+/// table has no such (undropped, user) column.
+pub fn column_type_mod(relid: pg_sys::Oid, name: &str) -> Option<(pg_sys::Oid, i32)> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a syscache lookup by relation OID and a C string; 0 (not
+    // found) for a missing or dropped column, no error.
+    let attnum = unsafe { pg_sys::get_attnum(relid, cname.as_ptr()) };
+    if attnum <= 0 {
+        return None;
+    }
+    let (mut ty, mut typmod, mut coll) = (pg_sys::InvalidOid, -1, pg_sys::InvalidOid);
+    // SAFETY: the attribute exists (found just above, in this transaction's
+    // catalog snapshot); the three pointers are to locals.
+    unsafe { pg_sys::get_atttypetypmodcoll(relid, attnum, &mut ty, &mut typmod, &mut coll) };
+    Some((ty, typmod))
+}
+
 /// `(block,offset)`, as `tid` output prints an item pointer
 /// (`ItemPointerGetBlockNumber` / `ItemPointerGetOffsetNumber`).
 pub fn ctid_text(tuple: pg_sys::HeapTuple) -> String {

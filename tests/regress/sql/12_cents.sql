@@ -99,5 +99,18 @@ ALTER TABLE cents.loans_paymentschedule ALTER principal_amount TYPE numeric(20, 
 UPDATE cents.loans_paymentschedule SET principal_amount = 60000000000000000.00, total_amount = 60000000000000000.00;
 SELECT code, message FROM check_loan_consistency(1);
 SELECT code, message FROM check_system_consistency() WHERE entity = 'loan';
+-- At numeric(18, 2) every value is whole cents that fit an int8, and the
+-- checks add cents: a schedule beyond 2^63 cents in all is an error
+-- (22003), never a rounded sum (eleven installments of 9e15).
+UPDATE cents.loans_paymentschedule SET principal_amount = 9000000000000000.00, total_amount = 9000000000000000.00;
+ALTER TABLE cents.loans_paymentschedule ALTER principal_amount TYPE numeric(18, 2),
+                                        ALTER total_amount TYPE numeric(18, 2);
+INSERT INTO cents.loans_paymentschedule (id, sequence, due_date, principal_amount, interest_amount, total_amount,
+                                         status, paid_at, created_at, loan_application_id)
+SELECT k, k, current_date + 30 * k, 9000000000000000.00, 0, 9000000000000000.00, 'due', NULL, now(), 1
+  FROM generate_series(3, 11) k;
+SELECT split_part(show_error($$SELECT * FROM check_loan_consistency(1)$$), E'\n', 1) AS error;
+DELETE FROM cents.loans_paymentschedule WHERE id > 2;
+SELECT code, message FROM check_loan_consistency(1);
 RESET motofinai.tables_schema;
 DROP SCHEMA cents CASCADE;
