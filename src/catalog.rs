@@ -95,11 +95,7 @@ impl Table {
 
     /// The column's type, or `None` when the table has no such (live) column.
     pub fn column_type(&self, column: &str) -> Result<Option<pg_sys::Oid>> {
-        select_one::<pg_sys::Oid>(
-            "SELECT atttypid FROM pg_catalog.pg_attribute \
-             WHERE attrelid = $1 AND attname = $2 AND attnum > 0 AND NOT attisdropped",
-            &[self.oid.into(), column.into()],
-        )
+        Ok(crate::pg::tuple::column_type_mod(self.oid, column).map(|(ty, _)| ty))
     }
 
     /// The single integer primary-key column the row helpers address rows by.

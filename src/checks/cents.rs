@@ -15,26 +15,31 @@ use pgrx::pg_sys;
 /// The state of a sum that met a NaN (never a sum of cents: see `add`).
 const NAN: i64 = i64::MIN;
 
+/// Two states added: NaN stays NaN; more than an `int8` of cents is an error.
 fn add(a: i64, b: i64) -> Result<i64> {
-    match a.checked_add(b) {
-        Some(s) if s != NAN => Ok(s),
-        _ => Err(DbError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "cents_sum() out of range: more than 2^63 cents")),
+    if a == NAN || b == NAN {
+        return Ok(NAN);
     }
+    a.checked_add(b).filter(|&s| s != NAN).ok_or_else(out_of_range)
+}
+
+fn out_of_range() -> DbError {
+    DbError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "cents_sum() out of range: more than 2^63 cents")
 }
 
 /// The state after adding `cents` to `state` (NULL: nothing added yet).
 fn accum(state: Option<i64>, cents: Cents) -> Result<i64> {
-    match (state, cents) {
-        (Some(NAN), _) | (_, Cents::NaN) => Ok(NAN),
-        (s, Cents::Whole(c)) => add(s.unwrap_or(0), c),
-        (_, Cents::Fractional) => Err(DbError::new(
+    let state = state.unwrap_or(0);
+    match cents {
+        _ if state == NAN => Ok(NAN),
+        Cents::Whole(c) => add(state, c),
+        Cents::NaN => Ok(NAN),
+        Cents::Fractional => Err(DbError::new(
             sqlstate::INVALID_PARAMETER_VALUE,
             "cents_sum() adds whole cents: a value has a fraction of a cent",
         )
         .hint("Use sum(), or a numeric(p, 2) column.")),
-        (_, Cents::OutOfRange) => {
-            Err(DbError::new(sqlstate::NUMERIC_VALUE_OUT_OF_RANGE, "cents_sum() out of range: more than 2^63 cents"))
-        }
+        Cents::OutOfRange => Err(out_of_range()),
     }
 }
 
@@ -50,6 +55,7 @@ v1_function!(
         match amount {
             // SAFETY: a non-NULL numeric argument.
             Some(a) => Ok(pg_sys::Datum::from(accum(state, unsafe { numeric::cents(a) })?)),
+            // SAFETY: the fmgr's fcinfo; a NULL state stays NULL.
             None => Ok(state.map_or_else(|| unsafe { pg_return_null(fcinfo) }, pg_sys::Datum::from)),
         }
     }
@@ -62,8 +68,7 @@ v1_function!(
     |fcinfo| {
         // SAFETY: the fmgr's fcinfo; strict, so both arguments are set.
         let (a, b) = unsafe { (pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, 0), pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, 1)) };
-        let (a, b) = (a.value() as i64, b.value() as i64);
-        Ok(pg_sys::Datum::from(if a == NAN || b == NAN { NAN } else { add(a, b)? }))
+        Ok(pg_sys::Datum::from(add(a.value() as i64, b.value() as i64)?))
     }
 );
 

@@ -25,3 +25,16 @@ EXCEPTION WHEN OTHERS THEN
             st, msg, coalesce(det, ''), coalesce(hnt, ''), sch, tbl, col, con),
         '[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]{1,2} [0-9:.]+ [0-9]{4} [A-Z]{3}', '<timestamp>', 'g');
 END $$;
+-- A schema of empty Motofinai tables (LIKE the public ones), for the tests
+-- that point motofinai.tables_schema at cases of their own.
+CREATE FUNCTION motofinai_tables_in(target text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE t text;
+BEGIN
+    EXECUTE format('CREATE SCHEMA %I', target);
+    FOREACH t IN ARRAY ARRAY['users_user', 'loans_financingterm', 'inventory_stock', 'inventory_motor',
+        'loans_loanapplication', 'loans_paymentschedule', 'payments_payment', 'repossession_repossessioncase',
+        'inventory_motorreceiving']
+    LOOP
+        EXECUTE format('CREATE TABLE %I.%I (LIKE public.%I INCLUDING ALL)', target, t, t);
+    END LOOP;
+END $$;

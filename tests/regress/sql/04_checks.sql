@@ -1,16 +1,6 @@
 -- The check rules one by one: for every code a case that fires and a near
 -- miss that must not, in a schema of their own (motofinai.tables_schema).
-CREATE SCHEMA chk;
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['users_user', 'loans_financingterm', 'inventory_stock', 'inventory_motor',
-        'loans_loanapplication', 'loans_paymentschedule', 'payments_payment', 'repossession_repossessioncase',
-        'inventory_motorreceiving']
-    LOOP
-        EXECUTE format('CREATE TABLE chk.%I (LIKE public.%I INCLUDING ALL)', t, t);
-    END LOOP;
-END $$;
+SELECT motofinai_tables_in('chk');
 SET motofinai.tables_schema = chk;
 SET search_path = chk, public;
 

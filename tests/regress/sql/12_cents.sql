@@ -60,17 +60,7 @@ DROP FUNCTION plan_of(text);
 -- Motofinai columns, numeric(12, 2). Widened beyond 18 digits, a schedule
 -- whose total is beyond an int8 of cents is summed by sum(): the finding,
 -- not an error.
-CREATE SCHEMA cents;
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['users_user', 'loans_financingterm', 'inventory_stock', 'inventory_motor',
-        'loans_loanapplication', 'loans_paymentschedule', 'payments_payment', 'repossession_repossessioncase',
-        'inventory_motorreceiving']
-    LOOP
-        EXECUTE format('CREATE TABLE cents.%I (LIKE public.%I INCLUDING ALL)', t, t);
-    END LOOP;
-END $$;
+SELECT motofinai_tables_in('cents');
 SET motofinai.tables_schema = cents;
 INSERT INTO cents.users_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
                               date_joined, role)
