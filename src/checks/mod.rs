@@ -474,8 +474,10 @@ check_fn!(
 );
 
 /// Create the indexes the single-entity checks need and Django's schema
-/// lacks: duplicate payment references, bank references and check numbers,
-/// and duplicate VINs (compared trimmed and upper-cased). Idempotent.
+/// lacks: duplicate payment references (a btree for the whole-table checks'
+/// ordered pass, a hash index for lookups one by one), bank references and
+/// check numbers, and duplicate VINs (compared trimmed and upper-cased).
+/// Idempotent.
 #[pg_extern(volatile, security_invoker)]
 #[search_path(pg_catalog, pg_temp)]
 fn create_check_indexes() {
@@ -486,15 +488,16 @@ fn create_indexes() -> Result<()> {
     crate::errors::require_writable("create_check_indexes")?;
     let schema = Schema::current()?;
     schema.require(&[PAYMENTS, MOTORS, SCHEDULE])?;
-    // (index, table, indexed columns or expressions, the column that must not be blank)
-    for (name, table, keys, column) in [
-        ("motofinai_payment_reference_idx", PAYMENTS, "reference", "reference"),
-        ("motofinai_payment_bank_reference_idx", PAYMENTS, "bank_name, bank_reference", "bank_reference"),
-        ("motofinai_payment_check_number_idx", PAYMENTS, "bank_name, check_number", "check_number"),
-        ("motofinai_motor_vin_idx", MOTORS, "(upper(btrim(chassis_number)))", "chassis_number"),
+    // (index, table, method, indexed columns or expressions, the column that must not be blank)
+    for (name, table, method, keys, column) in [
+        ("motofinai_payment_reference_idx", PAYMENTS, "btree", "reference", "reference"),
+        ("motofinai_payment_reference_hash", PAYMENTS, "hash", "reference", "reference"),
+        ("motofinai_payment_bank_reference_idx", PAYMENTS, "btree", "bank_name, bank_reference", "bank_reference"),
+        ("motofinai_payment_check_number_idx", PAYMENTS, "btree", "bank_name, check_number", "check_number"),
+        ("motofinai_motor_vin_idx", MOTORS, "btree", "(upper(btrim(chassis_number)))", "chassis_number"),
     ] {
         Spi::run(&format!(
-            "CREATE INDEX IF NOT EXISTS {name} ON {}.{table} ({keys}) WHERE btrim({column}) <> ''",
+            "CREATE INDEX IF NOT EXISTS {name} ON {}.{table} USING {method} ({keys}) WHERE btrim({column}) <> ''",
             schema.quoted
         ))
         .map_err(crate::errors::spi_error)?;

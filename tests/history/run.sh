@@ -26,7 +26,8 @@ SELECT setseed($SEED / 1000001.0);
 CREATE FUNCTION random_write() RETURNS SETOF bigint LANGUAGE plpgsql AS \$\$
 DECLARE
     loan bigint := 1 + floor(random() * 1000)::bigint;
-    kind int := floor(random() * 7)::int;
+    other bigint := 1 + floor(random() * 1000)::bigint;
+    kind int := floor(random() * 8)::int;
 BEGIN
     CASE kind
     WHEN 0 THEN UPDATE loans_loanapplication SET principal_amount = principal_amount + 1 WHERE id = loan;
@@ -40,11 +41,17 @@ BEGIN
     WHEN 5 THEN UPDATE inventory_motor SET approval_status = CASE approval_status WHEN 'approved' THEN 'pending'
                                                                ELSE 'approved' END
                  WHERE id = (SELECT motor_id FROM loans_loanapplication WHERE id = loan);
-    ELSE UPDATE users_user SET is_active = NOT is_active
-          WHERE id = (SELECT submitted_by_id FROM loans_loanapplication WHERE id = loan);
+    WHEN 6 THEN UPDATE users_user SET is_active = NOT is_active
+                 WHERE id = (SELECT submitted_by_id FROM loans_loanapplication WHERE id = loan);
+    -- A payment moved to another loan (its findings' loan changes): both loans.
+    ELSE UPDATE payments_payment SET loan_application_id = other
+          WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan) AND other <> loan;
     END CASE;
     IF FOUND THEN   -- a write that changed nothing touches nothing
         RETURN QUERY SELECT loan;
+        IF kind = 7 THEN
+            RETURN QUERY SELECT other;
+        END IF;
     END IF;
 END \$\$;
 CREATE TABLE touched (loan_id bigint);

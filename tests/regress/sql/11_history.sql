@@ -53,8 +53,9 @@ SELECT (SELECT count(*) FROM (TABLE inc EXCEPT TABLE ful) a) AS only_incremental
 SELECT code, entity, entity_id = :broken AS the_repaired_loan FROM motofinai.finding_history
  WHERE resolved_run = (SELECT max(id) FROM motofinai.check_runs) ORDER BY 1, 2;
 SELECT code, entity, entity_id FROM motofinai.current_findings WHERE new ORDER BY 1, 2, 3;
--- A payment's finding whose details name no loan (future_payment_date): the
--- next incremental run of its loan resolves it once the payment is repaired.
+-- A payment's finding whose details name no loan (future_payment_date) is
+-- kept with its payment's loan: the next incremental run of that loan
+-- resolves it once the payment is repaired.
 UPDATE payments_payment SET payment_date = :'paid_on'
  WHERE id = (SELECT min(id) FROM payments_payment WHERE loan_application_id = 46);
 SELECT resolved, loans FROM motofinai.run_check('changed');
