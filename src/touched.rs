@@ -21,6 +21,7 @@ static ALL: Sets = Sets(&[
     &crate::tracking::NOTED_LOANS,
     &crate::tracking::NOTED_MOTORS,
     &crate::tracking::NOTED_USERS,
+    &crate::tracking::NOTED_INSTALLMENTS,
 ]);
 
 /// # Safety

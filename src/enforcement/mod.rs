@@ -38,11 +38,11 @@ fn blocking_codes() -> Vec<String> {
 thread_local! {
     /// Loans touched in this transaction and not yet checked.
     pub static TOUCHED: touched::Set = RefCell::new(touched::Touched::default());
-    static COLUMN_ENTRIES: Entries<(c_int, IntKind)> = const { RefCell::new(Vec::new()) };
+    static COLUMN_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The loan-id column, per trigger.
-static LOAN_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES));
+static LOAN_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES), 0);
 
 /// # Safety
 /// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
@@ -200,7 +200,8 @@ fn enforce(enabled: Option<bool>) -> Result<()> {
     let enabled = enabled.ok_or_else(|| null_argument("enabled"))?;
     crate::errors::require_writable("enforce_consistency")?;
     let schema = Schema::current()?;
-    let tables = [(LOANS, "id", ""), (SCHEDULE, "loan_application_id", ""), (PAYMENTS, "loan_application_id", "")];
+    let tables: [(&str, &[&str]); 3] =
+        [(LOANS, &["id"]), (SCHEDULE, &["loan_application_id"]), (PAYMENTS, &["loan_application_id"])];
     schema.require(&tables.map(|(t, ..)| t))?;
     let triggers = [
         (MARK_TRIGGER, "motofinai.enforcement_mark", "CREATE TRIGGER", ""),
@@ -210,16 +211,16 @@ fn enforce(enabled: Option<bool>) -> Result<()> {
 }
 
 /// A pair of AFTER INSERT OR UPDATE OR DELETE row triggers on each table,
-/// (re)created, or dropped when `enabled` is false. `tables`: (table, its id
-/// column, a second argument or ""); `triggers`: (name, function, CREATE
-/// ..., options before FOR EACH ROW).
+/// (re)created, or dropped when `enabled` is false. `tables`: (table, the
+/// triggers' arguments, its id column first); `triggers`: (name, function,
+/// CREATE ..., options before FOR EACH ROW).
 pub fn install_row_triggers(
     schema: &Schema,
-    tables: &[(&str, &str, &str)],
+    tables: &[(&str, &[&str])],
     triggers: &[(&str, &str, &str, &str)],
     enabled: bool,
 ) -> Result<()> {
-    for (table, column, extra) in tables {
+    for (table, args) in tables {
         let Some(oid) = schema.table(table) else { continue };
         let t = format!("{}.{}", schema.quoted, quote_ident(table));
         for (name, ..) in triggers {
@@ -235,11 +236,7 @@ pub fn install_row_triggers(
         if !enabled {
             continue;
         }
-        let args = if extra.is_empty() {
-            quote_literal(column)
-        } else {
-            format!("{}, {}", quote_literal(column), quote_literal(extra))
-        };
+        let args = args.iter().map(|a| quote_literal(a)).collect::<Vec<_>>().join(", ");
         for (name, function, create, options) in triggers {
             Spi::run(&format!(
                 "{create} {name} AFTER INSERT OR UPDATE OR DELETE ON {t} {options} \

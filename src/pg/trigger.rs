@@ -117,20 +117,25 @@ impl<T: Copy + 'static> TriggerCache<T> {
     }
 }
 
-/// An integer column a row trigger names in its first argument (the loan
-/// id of an installment, say), resolved once per trigger.
-pub struct IntColumn(pub TriggerCache<(c_int, IntKind)>);
+/// An integer column a row trigger names in its argument number `.1` (the
+/// loan id of an installment, say), resolved once per trigger. The first
+/// argument is required; a trigger without a later one names no column there.
+pub struct IntColumn(pub TriggerCache<Option<(c_int, IntKind)>>, pub usize);
 
 impl IntColumn {
     /// The column's values in the row a change removes and the row it
     /// leaves: the old row for UPDATE and DELETE, the new one for INSERT and
-    /// UPDATE. `install` names the function that installs the trigger, for
-    /// the hint when the column is gone.
+    /// UPDATE (none where the trigger names no column). `install` names the
+    /// function that installs the trigger, for the hint when the column is gone.
     pub fn values(&self, td: &pg_sys::TriggerData, op: u32, install: &str) -> Result<[Option<i64>; 2], DbError> {
         let trig = trigger(td);
         let desc = tuple::descriptor(td.tg_relation);
-        let (att, kind) = self.0.get(trig.tgoid, tuple::relid(td.tg_relation), || {
-            let column = arguments(trig).into_iter().next().unwrap_or_default();
+        let column = self.0.get(trig.tgoid, tuple::relid(td.tg_relation), || {
+            let column = match arguments(trig).into_iter().nth(self.1) {
+                Some(column) => column,
+                None if self.1 > 0 => return Ok(None),
+                None => String::new(),
+            };
             let (att, ty) = find_column(desc, &column).ok_or_else(|| {
                 DbError::new(sqlstate::UNDEFINED_COLUMN, format!("trigger column \"{column}\" not found"))
                     .hint(format!("Run {install} again."))
@@ -138,8 +143,9 @@ impl IntColumn {
             let kind = IntKind::of(ty).ok_or_else(|| {
                 DbError::new(sqlstate::DATATYPE_MISMATCH, format!("trigger column \"{column}\" is not an integer"))
             })?;
-            Ok::<_, DbError>((att, kind))
+            Ok::<_, DbError>(Some((att, kind)))
         })?;
+        let Some((att, kind)) = column else { return Ok([None, None]) };
         let read =
             |t: pg_sys::HeapTuple| (!t.is_null()).then(|| tuple::attr(t, att, desc).map(|d| kind.read(d))).flatten();
         // trigtuple is the new row for INSERT, the old one for UPDATE and DELETE.

@@ -7,7 +7,9 @@
 //! catalog lookup per row), and the constraint trigger `motofinai_track`
 //! (DEFERRABLE INITIALLY DEFERRED) appends them at COMMIT, once per
 //! transaction, to `motofinai.changed_loans` (a motor's or a user's change
-//! stands for their loans). Writes that fire no triggers
+//! stands for their loans, a payment's for its loan's and for the loan of
+//! the installment it names: a payment of one loan on another's installment
+//! changes that loan's findings). Writes that fire no triggers
 //! (`session_replication_role = replica`, a restore with
 //! `--disable-triggers`) are not seen: a full run is the fallback.
 
@@ -30,12 +32,16 @@ thread_local! {
     pub static NOTED_LOANS: touched::Set = RefCell::new(touched::Touched::default());
     pub static NOTED_MOTORS: touched::Set = RefCell::new(touched::Touched::default());
     pub static NOTED_USERS: touched::Set = RefCell::new(touched::Touched::default());
-    static COLUMN_ENTRIES: Entries<(c_int, IntKind)> = const { RefCell::new(Vec::new()) };
+    pub static NOTED_INSTALLMENTS: touched::Set = RefCell::new(touched::Touched::default());
+    static COLUMN_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
+    static INSTALLMENT_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
     static SUBJECT_ENTRIES: Entries<Subject> = const { RefCell::new(Vec::new()) };
 }
 
 /// The id column, per trigger.
-static ID_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES));
+static ID_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES), 0);
+/// The installment a row names (the payments' third argument), per trigger.
+static INSTALLMENT_COLUMN: IntColumn = IntColumn(TriggerCache::new(&INSTALLMENT_ENTRIES), 2);
 /// What the ids are (the trigger's second argument), per trigger: read once,
 /// not per row.
 static SUBJECT: TriggerCache<Subject> = TriggerCache::new(&SUBJECT_ENTRIES);
@@ -62,6 +68,7 @@ impl Subject {
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     ID_COLUMN.0.invalidate(relid);
+    INSTALLMENT_COLUMN.0.invalidate(relid);
     SUBJECT.invalidate(relid);
 }
 
@@ -71,7 +78,7 @@ pub fn register_callbacks() {
 }
 
 v1_function!(
-    /// `motofinai.track_mark(id_column, 'loan' | 'motor' | 'user')`: note the ids.
+    /// `motofinai.track_mark(id_column, 'loan' | 'motor' | 'user'[, installment_column])`: note the ids.
     motofinai_track_mark,
     pg_finfo_motofinai_track_mark,
     |fcinfo| {
@@ -87,6 +94,8 @@ v1_function!(
             })
         })?;
         subject.noted().with_borrow_mut(|t| t.note(ids.into_iter().flatten()));
+        let installments = INSTALLMENT_COLUMN.values(td, op, INSTALL)?;
+        NOTED_INSTALLMENTS.with_borrow_mut(|t| t.note(installments.into_iter().flatten()));
         Ok(pg_sys::Datum::from(0))
     }
 );
@@ -103,15 +112,15 @@ v1_function!(
     }
 );
 
-/// Append the noted loans (and those of the noted motors and users), once.
+/// Append the noted loans (and those of the noted motors, users and
+/// installments), once.
 fn flush() -> Result<()> {
-    let [loans, motors, users] =
-        [&NOTED_LOANS, &NOTED_MOTORS, &NOTED_USERS].map(|set| set.with_borrow_mut(|t| t.take()));
-    if loans.is_empty() && motors.is_empty() && users.is_empty() {
+    let sets =
+        [&NOTED_LOANS, &NOTED_MOTORS, &NOTED_USERS, &NOTED_INSTALLMENTS].map(|set| set.with_borrow_mut(|t| t.take()));
+    if sets.iter().all(Vec::is_empty) {
         return Ok(());
     }
-    Spi::run_with_args("SELECT motofinai.note_changed_loans($1, $2, $3)", &[loans.into(), motors.into(), users.into()])
-        .map_err(spi_error)
+    Spi::run_with_args("SELECT motofinai.note_changed_loans($1, $2, $3, $4)", &sets.map(Into::into)).map_err(spi_error)
 }
 
 /// Install (or, with false, remove) change tracking on the loan,
@@ -123,12 +132,12 @@ fn track_changes(enabled: default!(Option<bool>, true)) {
         let enabled = enabled.ok_or_else(|| null_argument("enabled"))?;
         crate::errors::require_writable("track_changes")?;
         let schema = Schema::current()?;
-        let tables = [
-            (LOANS, "id", "loan"),
-            (SCHEDULE, "loan_application_id", "loan"),
-            (PAYMENTS, "loan_application_id", "loan"),
-            (MOTORS, "id", "motor"),
-            (USERS, "id", "user"),
+        let tables: [(&str, &[&str]); 5] = [
+            (LOANS, &["id", "loan"]),
+            (SCHEDULE, &["loan_application_id", "loan"]),
+            (PAYMENTS, &["loan_application_id", "loan", "schedule_id"]),
+            (MOTORS, &["id", "motor"]),
+            (USERS, &["id", "user"]),
         ];
         schema.require(&tables.map(|(t, ..)| t))?;
         let triggers = [

@@ -7,8 +7,9 @@
 # on) to loans, installments, payments, motors and users, then runs
 # run_check('changed') and asserts that its findings are exactly the full
 # check's findings of the loan and payment rules for the loans it checked,
-# that it checked every loan the writes touched, and that the history's open
-# findings for those loans are those findings.
+# that it checked every loan the writes touched, that the history's open
+# findings for those loans are those findings, and that no open finding of
+# those rules is stale anywhere (possible duplicates across loans aside).
 source "$(dirname "$0")/../lib.sh"
 DB=mfc_history
 SEED="${MFC_SEED:-$(( $(od -An -N4 -tu4 /dev/urandom) % 1000000 + 1 ))}"
@@ -27,7 +28,7 @@ CREATE FUNCTION random_write() RETURNS SETOF bigint LANGUAGE plpgsql AS \$\$
 DECLARE
     loan bigint := 1 + floor(random() * 1000)::bigint;
     other bigint := 1 + floor(random() * 1000)::bigint;
-    kind int := floor(random() * 8)::int;
+    kind int := floor(random() * 9)::int;
 BEGIN
     CASE kind
     WHEN 0 THEN UPDATE loans_loanapplication SET principal_amount = principal_amount + 1 WHERE id = loan;
@@ -44,12 +45,21 @@ BEGIN
     WHEN 6 THEN UPDATE users_user SET is_active = NOT is_active
                  WHERE id = (SELECT submitted_by_id FROM loans_loanapplication WHERE id = loan);
     -- A payment moved to another loan (its findings' loan changes): both loans.
-    ELSE UPDATE payments_payment SET loan_application_id = other
-          WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan) AND other <> loan;
+    WHEN 7 THEN UPDATE payments_payment SET loan_application_id = other
+                 WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan) AND other <> loan;
+    -- A payment put on another loan's unpaid installment, which changes that
+    -- loan's findings (and those of the loan it leaves): both loans.
+    ELSE UPDATE payments_payment
+            SET schedule_id = (SELECT min(s.id) FROM loans_paymentschedule s
+                                WHERE s.loan_application_id = other
+                                  AND NOT EXISTS (SELECT FROM payments_payment p WHERE p.schedule_id = s.id))
+          WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan) AND other <> loan
+            AND EXISTS (SELECT FROM loans_paymentschedule s WHERE s.loan_application_id = other
+                          AND NOT EXISTS (SELECT FROM payments_payment p WHERE p.schedule_id = s.id));
     END CASE;
     IF FOUND THEN   -- a write that changed nothing touches nothing
         RETURN QUERY SELECT loan;
-        IF kind = 7 THEN
+        IF kind >= 7 THEN
             RETURN QUERY SELECT other;
         END IF;
     END IF;
@@ -78,19 +88,31 @@ WITH inc AS (SELECT f ->> 'code' AS code, f ->> 'entity' AS entity, (f ->> 'enti
                  AND (h.code, h.entity) IN (SELECT code, entity FROM motofinai.finding_codes() WHERE family IN ('loan', 'payment'))
                  AND (h.loan_id = ANY (run.loans)
                       OR (h.entity = 'payment' AND h.entity_id IN (SELECT id FROM payments_payment
-                                                                    WHERE loan_application_id = ANY (run.loans)))))
+                                                                    WHERE loan_application_id = ANY (run.loans))))),
+     -- Every open finding of the loan and payment rules, against the full
+     -- check: incremental runs of tracked writes leave none stale (but
+     -- duplicates across loans, which need a full run).
+     hist_all AS (SELECT code, entity, entity_id AS id, message FROM motofinai.finding_history
+                   WHERE scope = 'system' AND resolved_run IS NULL AND code <> 'possible_duplicate'
+                     AND (code, entity) IN (SELECT code, entity FROM motofinai.finding_codes() WHERE family IN ('loan', 'payment'))),
+     ful_all AS (SELECT code, entity, entity_id AS id, message FROM full_now
+                  WHERE code <> 'possible_duplicate'
+                    AND (code, entity) IN (SELECT code, entity FROM motofinai.finding_codes() WHERE family IN ('loan', 'payment')))
 SELECT (SELECT count(*) FROM (TABLE inc EXCEPT TABLE ful) a) || ' ' || (SELECT count(*) FROM (TABLE ful EXCEPT TABLE inc) b)
        || ' ' || (SELECT count(*) FROM touched t, run WHERE NOT t.loan_id = ANY (run.loans))
        || ' ' || (SELECT count(*) FROM (TABLE hist EXCEPT TABLE ful) c) || ' ' || (SELECT count(*) FROM (TABLE ful EXCEPT TABLE hist) d)
-       || ' ' || (SELECT cardinality(loans) FROM run) || ' ' || (SELECT count(*) FROM inc);
+       || ' ' || (SELECT cardinality(loans) FROM run) || ' ' || (SELECT count(*) FROM inc)
+       || ' ' || (SELECT count(*) FROM (TABLE hist_all EXCEPT TABLE ful_all) e)
+       || ' ' || (SELECT count(*) FROM (TABLE ful_all EXCEPT TABLE hist_all) f);
 TRUNCATE touched;
 SQL
 )
-    read -r only_inc only_full missed hist_extra hist_missing checked found <<<"$result"
+    read -r only_inc only_full missed hist_extra hist_missing checked found stale unseen <<<"$result"
     expect_eq "round $r ($checked loans checked, $found findings): incremental = full for those loans" \
               "$only_inc $only_full" "0 0"
     expect_eq "round $r: every touched loan checked" "$missed" "0"
     expect_eq "round $r: history's open findings = full findings for those loans" "$hist_extra $hist_missing" "0 0"
+    expect_eq "round $r: every open finding (duplicates aside) = the full check's" "$stale $unseen" "0 0"
 done
 
 # Alerts: a full run with no new errors sends none; with 'all' it does.
