@@ -18,6 +18,7 @@ pub struct Sets(pub &'static [&'static LocalKey<Set>]);
 
 static ALL: Sets = Sets(&[
     &crate::enforcement::TOUCHED,
+    &crate::enforcement::TOUCHED_INSTALLMENTS,
     &crate::tracking::NOTED_LOANS,
     &crate::tracking::NOTED_MOTORS,
     &crate::tracking::NOTED_USERS,

@@ -3,7 +3,8 @@
 //!
 //! Two row triggers per table (loans, installments, payments):
 //! - `motofinai_enforce_mark` (plain AFTER ROW) notes the loans a row change
-//!   touches in a backend-local set: no SPI, no catalog lookup per row;
+//!   touches in a backend-local set, and the installments a payment names
+//!   (whose loans it changes too): no SPI, no catalog lookup per row;
 //! - the constraint trigger `motofinai_consistency` (DEFERRABLE INITIALLY
 //!   DEFERRED) fires at COMMIT, or at `SET CONSTRAINTS ... IMMEDIATE`; its
 //!   first event checks every noted loan once, locking the loan row so that
@@ -38,17 +39,23 @@ fn blocking_codes() -> Vec<String> {
 thread_local! {
     /// Loans touched in this transaction and not yet checked.
     pub static TOUCHED: touched::Set = RefCell::new(touched::Touched::default());
+    /// Installments payments named in this transaction: their loans are checked too.
+    pub static TOUCHED_INSTALLMENTS: touched::Set = RefCell::new(touched::Touched::default());
     static COLUMN_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
+    static INSTALLMENT_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The loan-id column, per trigger.
 static LOAN_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES), 0);
+/// The installment a payment names (the payments' second argument), per trigger.
+static INSTALLMENT_COLUMN: IntColumn = IntColumn(TriggerCache::new(&INSTALLMENT_ENTRIES), 1);
 
 /// # Safety
 /// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
 #[pg_guard]
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     LOAN_COLUMN.0.invalidate(relid);
+    INSTALLMENT_COLUMN.0.invalidate(relid);
 }
 
 pub fn register_callbacks() {
@@ -57,7 +64,7 @@ pub fn register_callbacks() {
 }
 
 v1_function!(
-    /// `motofinai.enforcement_mark(loan_column)`: note the touched loans.
+    /// `motofinai.enforcement_mark(loan_column[, installment_column])`: note the touched loans.
     motofinai_enforce_mark,
     pg_finfo_motofinai_enforce_mark,
     |fcinfo| {
@@ -65,6 +72,8 @@ v1_function!(
         let (td, op) = unsafe { after_row(fcinfo, "motofinai.enforcement_mark", INSTALL) }?;
         let loans = LOAN_COLUMN.values(td, op, INSTALL)?;
         TOUCHED.with_borrow_mut(|t| t.note(loans.into_iter().flatten()));
+        let installments = INSTALLMENT_COLUMN.values(td, op, INSTALL)?;
+        TOUCHED_INSTALLMENTS.with_borrow_mut(|t| t.note(installments.into_iter().flatten()));
         Ok(pg_sys::Datum::from(0))
     }
 );
@@ -81,13 +90,31 @@ v1_function!(
     }
 );
 
-/// Check every touched loan once; the error lists those left inconsistent.
+/// Check every touched loan once (and the loans of the installments
+/// payments named); the error lists those left inconsistent.
 fn check_touched() -> Result<()> {
-    let loans: Vec<i64> = TOUCHED.with_borrow_mut(|t| t.take());
-    if loans.is_empty() {
+    let mut loans: Vec<i64> = TOUCHED.with_borrow_mut(|t| t.take());
+    let installments: Vec<i64> = TOUCHED_INSTALLMENTS.with_borrow_mut(|t| t.take());
+    if loans.is_empty() && installments.is_empty() {
         return Ok(());
     }
     let schema = Schema::current()?;
+    if !installments.is_empty() {
+        // One lookup for the transaction; a payment on its own loan's
+        // installment (the usual case) adds nothing.
+        let theirs = Spi::get_one_with_args::<Vec<i64>>(
+            &format!(
+                "SELECT array_agg(DISTINCT s.loan_application_id) FROM {}.{} s \
+                  WHERE s.id = ANY ($1) AND s.loan_application_id <> ALL ($2)",
+                schema.quoted,
+                quote_ident(SCHEDULE)
+            ),
+            &[installments.into(), loans.clone().into()],
+        )
+        .map_err(spi_error)?;
+        loans.extend(theirs.unwrap_or_default());
+        loans.sort_unstable();
+    }
     let codes = blocking_codes();
     let mut failing = Vec::new();
     for loan in loans {
@@ -201,7 +228,7 @@ fn enforce(enabled: Option<bool>) -> Result<()> {
     crate::errors::require_writable("enforce_consistency")?;
     let schema = Schema::current()?;
     let tables: [(&str, &[&str]); 3] =
-        [(LOANS, &["id"]), (SCHEDULE, &["loan_application_id"]), (PAYMENTS, &["loan_application_id"])];
+        [(LOANS, &["id"]), (SCHEDULE, &["loan_application_id"]), (PAYMENTS, &["loan_application_id", "schedule_id"])];
     schema.require(&tables.map(|(t, ..)| t))?;
     let triggers = [
         (MARK_TRIGGER, "motofinai.enforcement_mark", "CREATE TRIGGER", ""),

@@ -30,6 +30,18 @@ UPDATE loans_paymentschedule SET status = 'paid', paid_at = now() WHERE id = :in
 COMMIT;
 SELECT count(*) AS payments_kept FROM payments_payment WHERE reference = 'OR-2';
 
+-- A payment of loan 5 recorded on an unpaid installment of loan 8 leaves loan
+-- 8 with an installment that has a payment but is not marked paid: the
+-- COMMIT rolls back naming loan 8, though no row of loan 8 changed.
+SELECT id AS inst8, total_amount AS amount8 FROM loans_paymentschedule
+ WHERE loan_application_id = 8 AND status = 'due' ORDER BY sequence LIMIT 1 \gset
+BEGIN;
+INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
+    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
+VALUES (:amount8, current_date, 'OR-3', '', now(), 5, 1, :inst8, '', '', '', 'cash', false);
+COMMIT;
+SELECT count(*) AS payments_kept FROM payments_payment WHERE reference = 'OR-3';
+
 -- Completing an unpaid loan rolls back; so does a transaction spoiling two loans, naming both.
 UPDATE loans_loanapplication SET status = 'completed', completed_at = now() WHERE id = 6;
 BEGIN;
