@@ -186,10 +186,18 @@ CREATE FUNCTION motofinai.record_history(run_id bigint, history text, run_findin
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     s text := quote_ident(coalesce(nullif(current_setting('motofinai.tables_schema', true), ''), 'public'));
+    -- A payment finding's loan, looked up only where the run found payment
+    -- findings: a run that read no payment (a motor's check) needs neither
+    -- the payments table nor the right to read it.
+    payment_loan text := 'NULL::bigint';
     errors integer;
     warnings integer;
     gone integer;
 BEGIN
+    IF jsonb_path_exists(run_findings, '$[*] ? (@.entity == "payment")') THEN
+        payment_loan := format('(SELECT p.loan_application_id FROM %s.payments_payment p'
+                               ' WHERE p.id = (f ->> ''entity_id'')::bigint)', s);
+    END IF;
     -- Persisting (an open row: updated) and new (none: inserted). A
     -- finding's loan: the one its details name, the loan itself, or a
     -- payment's loan as it is now (a probe each), which an incremental run
@@ -203,8 +211,7 @@ BEGIN
                coalesce((f -> 'details' ->> 'loan_id')::bigint,
                         CASE f ->> 'entity'
                           WHEN 'loan' THEN (f ->> 'entity_id')::bigint
-                          WHEN 'payment' THEN (SELECT p.loan_application_id FROM %s.payments_payment p
-                                                WHERE p.id = (f ->> 'entity_id')::bigint)
+                          WHEN 'payment' THEN %s
                         END) AS loan_id,
                f ->> 'severity' AS severity, f ->> 'message' AS message,
                CASE jsonb_typeof(f -> 'details') WHEN 'object' THEN (f -> 'details') - 'accepted'
@@ -234,7 +241,7 @@ BEGIN
                               AND h.subject = c.subject) AS known
               FROM found c WHERE NOT c.accepted) n
      WHERE NOT n.known
-    $q$, s) INTO errors, warnings USING run_id, history, run_findings;
+    $q$, payment_loan) INTO errors, warnings USING run_id, history, run_findings;
     -- Gone: the open rows this run could see and did not find (last_run <
     -- run_id, not <>: a later run that saw a row, concurrently, keeps it).
     -- An incremental run sees the loan and payment rules of its loans:

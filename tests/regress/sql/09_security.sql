@@ -38,3 +38,17 @@ DROP TABLE guarded;
 REVOKE CREATE ON SCHEMA public FROM regress_mfc_mallory;
 DROP OWNED BY regress_mfc_mallory;
 DROP ROLE regress_mfc_mallory;
+
+-- A run records its history with the rights its check needed: a role that
+-- may read the inventory (motors, stock, loans) and write the history
+-- records an inventory run without any right on payments.
+CREATE ROLE regress_mfc_clerk;
+GRANT USAGE ON SCHEMA motofinai TO regress_mfc_clerk;
+GRANT SELECT ON inventory_motor, inventory_stock, loans_loanapplication TO regress_mfc_clerk;
+GRANT INSERT, UPDATE ON motofinai.check_runs, motofinai.finding_history TO regress_mfc_clerk;
+SET ROLE regress_mfc_clerk;
+SELECT show_error($$SELECT count(*) FROM payments_payment$$) LIKE '42501%' AS payments_refused;
+SELECT scope, new_errors + new_warnings = errors + warnings AS all_new FROM motofinai.run_check('inventory');
+RESET ROLE;
+DROP OWNED BY regress_mfc_clerk;
+DROP ROLE regress_mfc_clerk;
