@@ -121,6 +121,22 @@ CREATE TABLE motofinai.changed_loans (
 );
 GRANT SELECT ON motofinai.changed_loans TO PUBLIC;
 
+-- The loans of installments (those payments a transaction changed name)
+-- that are not among `known`: a payment on another loan's installment
+-- changes that loan too. Change tracking and enforcement each ask once per
+-- transaction.
+CREATE FUNCTION motofinai.installment_loans(installments bigint[], known bigint[]) RETURNS bigint[]
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s text := quote_ident(coalesce(nullif(current_setting('motofinai.tables_schema', true), ''), 'public'));
+    loans bigint[];
+BEGIN
+    EXECUTE format('SELECT coalesce(array_agg(DISTINCT s.loan_application_id), ''{}'') FROM %s.loans_paymentschedule s'
+                   ' WHERE s.id = ANY ($1) AND s.loan_application_id <> ALL ($2)', s)
+       INTO loans USING installments, known;
+    RETURN loans;
+END $$;
+
 -- Appends what a transaction changed, from the tracking trigger at COMMIT:
 -- the loans, and those of the motors, users and installments (named by
 -- payments) it changed. SECURITY DEFINER: whoever writes the Motofinai
@@ -141,9 +157,7 @@ BEGIN
     -- An installment's loan that the transaction did not note already (a
     -- payment on its own loan's installment, the usual case, adds nothing).
     IF cardinality(installments) > 0 THEN
-        EXECUTE format('INSERT INTO motofinai.changed_loans (loan_id) SELECT DISTINCT s.loan_application_id '
-                       'FROM %s.loans_paymentschedule s WHERE s.id = ANY ($1) AND s.loan_application_id <> ALL ($2)', s)
-           USING installments, loans;
+        INSERT INTO motofinai.changed_loans (loan_id) SELECT unnest(motofinai.installment_loans(installments, loans));
     END IF;
 END $$;
 

@@ -100,19 +100,15 @@ fn check_touched() -> Result<()> {
     }
     let schema = Schema::current()?;
     if !installments.is_empty() {
-        // One lookup for the transaction; a payment on its own loan's
-        // installment (the usual case) adds nothing.
+        // One lookup for the transaction (shared with change tracking); a
+        // payment on its own loan's installment, the usual case, adds nothing.
         let theirs = Spi::get_one_with_args::<Vec<i64>>(
-            &format!(
-                "SELECT array_agg(DISTINCT s.loan_application_id) FROM {}.{} s \
-                  WHERE s.id = ANY ($1) AND s.loan_application_id <> ALL ($2)",
-                schema.quoted,
-                quote_ident(SCHEDULE)
-            ),
+            "SELECT motofinai.installment_loans($1, $2)",
             &[installments.into(), loans.clone().into()],
         )
         .map_err(spi_error)?;
         loans.extend(theirs.unwrap_or_default());
+        // Locked and checked in id order, as the noted loans are.
         loans.sort_unstable();
     }
     let codes = blocking_codes();

@@ -8,13 +8,17 @@ SELECT tgrelid::regclass AS "table", tgname, tgconstraint <> 0 AS is_constraint,
 SELECT motofinai.enforce_consistency();
 SELECT count(*) FROM pg_trigger WHERE tgname IN ('motofinai_consistency', 'motofinai_enforce_mark');
 
+-- A payment as the application records one: (loan, installment, amount, reference).
+CREATE FUNCTION record_payment(bigint, bigint, numeric, text) RETURNS void LANGUAGE sql AS $$
+INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
+    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
+VALUES ($3, current_date, $4, '', now(), $1, 1, $2, '', '', '', 'cash', false) $$;
+
 -- Recording a payment correctly commits.
 SELECT id AS inst, total_amount AS amount FROM loans_paymentschedule
  WHERE loan_application_id = 5 AND status = 'due' ORDER BY sequence LIMIT 1 \gset
 BEGIN;
-INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
-    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
-VALUES (:amount, current_date, 'OR-1', '', now(), 5, 1, :inst, '', '', '', 'cash', false);
+SELECT record_payment(5, :inst, :amount, 'OR-1');
 UPDATE loans_paymentschedule SET status = 'paid', paid_at = now() WHERE id = :inst;
 COMMIT;
 SELECT status FROM loans_paymentschedule WHERE id = :inst;
@@ -23,9 +27,7 @@ SELECT status FROM loans_paymentschedule WHERE id = :inst;
 SELECT id AS inst FROM loans_paymentschedule
  WHERE loan_application_id = 5 AND status = 'due' ORDER BY sequence LIMIT 1 \gset
 BEGIN;
-INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
-    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
-VALUES (100000, current_date, 'OR-2', '', now(), 5, 1, :inst, '', '', '', 'cash', false);
+SELECT record_payment(5, :inst, 100000, 'OR-2');
 UPDATE loans_paymentschedule SET status = 'paid', paid_at = now() WHERE id = :inst;
 COMMIT;
 SELECT count(*) AS payments_kept FROM payments_payment WHERE reference = 'OR-2';
@@ -36,11 +38,10 @@ SELECT count(*) AS payments_kept FROM payments_payment WHERE reference = 'OR-2';
 SELECT id AS inst8, total_amount AS amount8 FROM loans_paymentschedule
  WHERE loan_application_id = 8 AND status = 'due' ORDER BY sequence LIMIT 1 \gset
 BEGIN;
-INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
-    recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
-VALUES (:amount8, current_date, 'OR-3', '', now(), 5, 1, :inst8, '', '', '', 'cash', false);
+SELECT record_payment(5, :inst8, :amount8, 'OR-3');
 COMMIT;
 SELECT count(*) AS payments_kept FROM payments_payment WHERE reference = 'OR-3';
+DROP FUNCTION record_payment;
 
 -- Completing an unpaid loan rolls back; so does a transaction spoiling two loans, naming both.
 UPDATE loans_loanapplication SET status = 'completed', completed_at = now() WHERE id = 6;
