@@ -10,6 +10,7 @@
 
 mod cents;
 pub mod finding;
+mod keys;
 pub mod report;
 pub mod stream;
 mod system;
@@ -182,7 +183,7 @@ pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
 fn loans_shared(schema: &Schema, loans: &[i64]) -> Result<Option<Query>> {
     let inst = loan_inst(schema, PaymentOf::SharedSet).replace("@loan@", "= ANY ($1)");
     let loan = shared_loan_sql().replace("@loan@", "= ANY ($1)");
-    let payment = payment_sql(&dup_one("pay_set"), "", &system::of_loans("flagged"));
+    let payment = payment_sql(&dup_one(schema, "pay_set", true), "", &system::of_loans("flagged"));
     let Some(sql) = system::for_loans(schema, &inst, &loan, &payment)? else { return Ok(None) };
     let settings: &[_] = if loans.len() <= PROBE_LOANS { SET_PROBES } else { &[] };
     Ok(Some(Query { sql, id: None, ids: Some(loans.to_vec()), settings, rows: None }))
@@ -283,9 +284,19 @@ fn dup_all(schema: &Schema) -> String {
     DUP_ALL_SQL.replace("@ref@", if by_index { DUP_REF_INDEX_SQL } else { DUP_REF_JOIN_SQL })
 }
 
-/// dup_one.sql over the payments `of`.
-fn dup_one(of: &str) -> String {
-    DUP_ONE_SQL.replace("@of@", of)
+/// dup_one.sql over the payments `of`: for a set of payments (`set`), only
+/// the references a hash index holds twice are looked up, where there is
+/// one (for one payment, its catalog check would cost more than the lookup).
+fn dup_one(schema: &Schema, of: &str, set: bool) -> String {
+    let index = if set { schema.hash_index(PAYMENTS, "reference").unwrap_or(None) } else { None };
+    let twice = index.map_or(String::new(), |index| {
+        format!(
+            "\n           AND p.reference::text IN (SELECT pg_catalog.unnest(motofinai.keys_indexed_twice({}::pg_catalog.regclass, \
+             ARRAY(SELECT r.reference::text FROM @of@ r WHERE btrim(r.reference) <> ''))))",
+            index.to_u32()
+        )
+    });
+    DUP_ONE_SQL.replace("@twice@", &twice).replace("@of@", of)
 }
 
 /// For statements joining every payment: the planner reckons the rows
@@ -338,7 +349,7 @@ impl Family {
         let sql = match self {
             Family::Loan => loan_family(schema).replace("@loan@", filter),
             Family::Payment => match id {
-                Some(_) => payment_sql(&dup_one("pay"), "p.id", filter),
+                Some(_) => payment_sql(&dup_one(schema, "pay", false), "p.id", filter),
                 None => payment_sql(&dup_all(schema), "p.id", filter),
             },
             Family::Inventory => {
@@ -359,7 +370,7 @@ impl Family {
     fn query_loans(self, schema: &Schema, loans: &[i64]) -> Query {
         let sql = match self {
             Family::Loan => loan_family(schema).replace("@loan@", "= ANY ($1)"),
-            Family::Payment => payment_sql(&dup_one("pay"), "p.loan_application_id", "= ANY ($1)"),
+            Family::Payment => payment_sql(&dup_one(schema, "pay", true), "p.loan_application_id", "= ANY ($1)"),
             Family::Inventory => unreachable!("the inventory rules are not checked by loan"),
         };
         // The planner prices an index probe per payment above a hash of all

@@ -71,7 +71,7 @@ impl Schema {
     /// columns of the table rules out duplicates among them.
     pub fn is_unique(&self, table: &str, columns: &'static [&'static str]) -> Result<bool> {
         let Some(oid) = self.table(table) else { return Ok(false) };
-        cached(oid, Question::Unique(columns), || {
+        cached_flag(oid, Question::Unique(columns), || {
             let names: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
             crate::catalog::select_one::<bool>(
                 "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
@@ -89,7 +89,7 @@ impl Schema {
     /// whole cents and fits an `int8` of them (what `motofinai.cents_sum` adds).
     pub fn holds_cents(&self, table: &str, column: &'static str) -> Result<bool> {
         let Some(oid) = self.table(table) else { return Ok(false) };
-        cached(oid, Question::Cents(column), || {
+        cached_flag(oid, Question::Cents(column), || {
             // numeric's typmod: ((precision << 16) | scale) + VARHDRSZ.
             Ok(crate::pg::tuple::column_type_mod(oid, column).map(|(ty, typmod)| {
                 let m = typmod - pg_sys::VARHDRSZ as i32;
@@ -103,6 +103,13 @@ impl Schema {
     pub fn has_lookup_index(&self, table: &str, column: &str) -> Result<bool> {
         let Some(oid) = self.table(table) else { return Ok(false) };
         btree_leads_with(oid, column, true)
+    }
+
+    /// A hash index on `column` holding every non-blank value (no predicate,
+    /// or create_check_indexes()'s), for `motofinai.keys_indexed_twice`.
+    pub fn hash_index(&self, table: &str, column: &str) -> Result<Option<pg_sys::Oid>> {
+        let Some(oid) = self.table(table) else { return Ok(None) };
+        leading_index(oid, column, true, "hash")
     }
 
     /// A query text with `@s@` replaced by this schema, and `@sum@` by the
@@ -135,35 +142,55 @@ impl Schema {
 /// query can then read the column's values in order, or look one up,
 /// through it (testing that predicate too where the index has it).
 pub fn btree_leads_with(oid: pg_sys::Oid, column: &str, blank_filtered: bool) -> Result<bool> {
-    cached(oid, Question::Leads(column.to_string(), blank_filtered), || {
+    Ok(leading_index(oid, column, blank_filtered, "btree")?.is_some())
+}
+
+/// A valid index of table `oid` and access method `am` (btree, hash) that
+/// leads with `column`, as [`btree_leads_with`] asks.
+fn leading_index(
+    oid: pg_sys::Oid,
+    column: &str,
+    blank_filtered: bool,
+    am: &'static str,
+) -> Result<Option<pg_sys::Oid>> {
+    let index = cached(oid, Question::Leads(column.to_string(), blank_filtered, am), || {
         // The predicate as pg_get_expr prints it, for a text column and for
         // a varchar one (cast to text).
-        crate::catalog::select_one::<bool>(
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_index i \
+        crate::catalog::select_one::<pg_sys::Oid>(
+            "SELECT i.indexrelid FROM pg_catalog.pg_index i \
                JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid \
                JOIN pg_catalog.pg_am a ON a.oid = c.relam \
                JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid AND t.attnum = i.indkey[0] \
-              WHERE i.indrelid = $1 AND i.indisvalid AND a.amname = 'btree' AND t.attname = $2 \
+              WHERE i.indrelid = $1 AND i.indisvalid AND a.amname = $4 AND t.attname = $2 \
                 AND (i.indpred IS NULL OR $3 AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) IN \
                      (pg_catalog.format('(btrim(%s) <> ''''::text)', pg_catalog.quote_ident($2)), \
-                      pg_catalog.format('(btrim((%s)::text) <> ''''::text)', pg_catalog.quote_ident($2)))))",
-            &[oid.into(), column.into(), blank_filtered.into()],
+                      pg_catalog.format('(btrim((%s)::text) <> ''''::text)', pg_catalog.quote_ident($2)))) \
+              ORDER BY i.indexrelid LIMIT 1",
+            &[oid.into(), column.into(), blank_filtered.into(), am.into()],
         )
-    })
+        .map(|i| i.map(|i| i.to_u32()))
+    })?;
+    Ok((index != 0).then(|| pg_sys::Oid::from(index)))
 }
 
-/// An answer about table `oid`'s indexes or columns, kept per backend until the
-/// table's relcache entry is invalidated (an index created or dropped
-/// invalidates it), so a single-entity check reads no catalog.
-fn cached(oid: pg_sys::Oid, question: Question, ask: impl FnOnce() -> Result<Option<bool>>) -> Result<bool> {
+/// An answer about table `oid`'s indexes or columns (a flag, or an index's
+/// OID; 0: no), kept per backend until the table's relcache entry is
+/// invalidated (an index created or dropped invalidates it), so a
+/// single-entity check reads no catalog.
+fn cached(oid: pg_sys::Oid, question: Question, ask: impl FnOnce() -> Result<Option<u32>>) -> Result<u32> {
     let hit = ANSWERS.with_borrow(|v| v.iter().find(|(r, q, _)| *r == oid && *q == question).map(|e| e.2));
     if let Some(answer) = hit {
         return Ok(answer);
     }
     // No borrow held here: the catalog read may process invalidations.
-    let answer = ask()?.unwrap_or(false);
+    let answer = ask()?.unwrap_or(0);
     ANSWERS.with_borrow_mut(|v| v.push((oid, question, answer)));
     Ok(answer)
+}
+
+/// [`cached`], for a yes or no.
+fn cached_flag(oid: pg_sys::Oid, question: Question, ask: impl FnOnce() -> Result<Option<bool>>) -> Result<bool> {
+    Ok(cached(oid, question, || Ok(ask()?.map(u32::from)))? != 0)
 }
 
 /// What [`cached`] answers about a table's indexes.
@@ -171,8 +198,9 @@ fn cached(oid: pg_sys::Oid, question: Question, ask: impl FnOnce() -> Result<Opt
 enum Question {
     /// [`Schema::is_unique`] of these columns.
     Unique(&'static [&'static str]),
-    /// [`btree_leads_with`] of this column, blank-filtered indexes or not.
-    Leads(String, bool),
+    /// [`leading_index`] of this column, blank-filtered indexes or not, of
+    /// this access method.
+    Leads(String, bool, &'static str),
     /// [`Schema::holds_cents`] of this column (a column's type changes
     /// invalidate the relcache too).
     Cents(&'static str),
@@ -180,7 +208,7 @@ enum Question {
 
 thread_local! {
     /// [`cached`]'s answers: (table, question, answer).
-    static ANSWERS: RefCell<Vec<(pg_sys::Oid, Question, bool)>> = const { RefCell::new(Vec::new()) };
+    static ANSWERS: RefCell<Vec<(pg_sys::Oid, Question, u32)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// # Safety

@@ -11,6 +11,8 @@ pub mod backend;
 pub mod ereport;
 /// C-language functions (fmgr.h).
 pub mod fmgr;
+/// Scans that read an index alone (genam.h / indexam.c).
+pub mod index;
 /// Numerics as cents (utils/adt/numeric.c).
 pub mod numeric;
 /// Internal subtransactions (xact.c, as pl_exec.c uses them).

@@ -28,7 +28,7 @@ CREATE FUNCTION random_write() RETURNS SETOF bigint LANGUAGE plpgsql AS \$\$
 DECLARE
     loan bigint := 1 + floor(random() * 1000)::bigint;
     other bigint := 1 + floor(random() * 1000)::bigint;
-    kind int := floor(random() * 9)::int;
+    kind int := floor(random() * 11)::int;
 BEGIN
     CASE kind
     WHEN 0 THEN UPDATE loans_loanapplication SET principal_amount = principal_amount + 1 WHERE id = loan;
@@ -44,12 +44,22 @@ BEGIN
                  WHERE id = (SELECT motor_id FROM loans_loanapplication WHERE id = loan);
     WHEN 6 THEN UPDATE users_user SET is_active = NOT is_active
                  WHERE id = (SELECT submitted_by_id FROM loans_loanapplication WHERE id = loan);
+    -- A payment given another loan's payment's reference (a duplicate, which
+    -- the hash index prefilter must let through), or a reference of its own
+    -- (a duplicate gone; the old reference's index entry stays until VACUUM).
+    WHEN 9 THEN UPDATE payments_payment
+                   SET reference = (SELECT reference FROM payments_payment WHERE loan_application_id = other
+                                       AND btrim(reference) <> '' ORDER BY id LIMIT 1)
+                 WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan)
+                   AND EXISTS (SELECT FROM payments_payment WHERE loan_application_id = other AND btrim(reference) <> '');
+    WHEN 10 THEN UPDATE payments_payment SET reference = 'OWN-' || id
+                  WHERE id = (SELECT min(id) FROM payments_payment WHERE loan_application_id = loan);
     -- A payment moved to another loan (its findings' loan changes): both loans.
     WHEN 7 THEN UPDATE payments_payment SET loan_application_id = other
                  WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan) AND other <> loan;
     -- A payment put on another loan's unpaid installment, which changes that
     -- loan's findings (and those of the loan it leaves): both loans.
-    ELSE UPDATE payments_payment
+    WHEN 8 THEN UPDATE payments_payment
             SET schedule_id = (SELECT min(s.id) FROM loans_paymentschedule s
                                 WHERE s.loan_application_id = other
                                   AND NOT EXISTS (SELECT FROM payments_payment p WHERE p.schedule_id = s.id))
@@ -59,7 +69,7 @@ BEGIN
     END CASE;
     IF FOUND THEN   -- a write that changed nothing touches nothing
         RETURN QUERY SELECT loan;
-        IF kind >= 7 THEN
+        IF kind IN (7, 8) THEN
             RETURN QUERY SELECT other;
         END IF;
     END IF;

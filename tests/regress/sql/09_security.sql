@@ -52,3 +52,34 @@ SELECT scope, new_errors + new_warnings = errors + warnings AS all_new FROM moto
 RESET ROLE;
 DROP OWNED BY regress_mfc_clerk;
 DROP ROLE regress_mfc_clerk;
+
+-- keys_indexed_twice reads a hash index alone: it needs SELECT on the
+-- indexed column, and where row security applies to the caller it returns
+-- every key (the index would tell of rows the policy hides).
+CREATE TABLE keyed (id int PRIMARY KEY, ref text, owner name);
+INSERT INTO keyed SELECT g, 'K' || (g % 50), CASE WHEN g % 2 = 0 THEN 'regress_mfc_reader' ELSE 'other' END
+  FROM generate_series(1, 60) g;
+CREATE INDEX keyed_ref_hash ON keyed USING hash (ref);
+SELECT motofinai.keys_indexed_twice('keyed_ref_hash', ARRAY['K1', 'K20', 'K49', NULL]);
+CREATE ROLE regress_mfc_reader;
+GRANT USAGE ON SCHEMA motofinai TO regress_mfc_reader;
+SET ROLE regress_mfc_reader;
+SELECT show_error($$SELECT motofinai.keys_indexed_twice('keyed_ref_hash', ARRAY['K1'])$$);
+RESET ROLE;
+GRANT SELECT (ref) ON keyed TO regress_mfc_reader;
+SET ROLE regress_mfc_reader;
+SELECT motofinai.keys_indexed_twice('keyed_ref_hash', ARRAY['K1', 'K20', 'K49']);
+RESET ROLE;
+GRANT SELECT ON keyed TO regress_mfc_reader;
+ALTER TABLE keyed ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON keyed FOR SELECT USING (owner = current_user);
+SET ROLE regress_mfc_reader;
+SELECT motofinai.keys_indexed_twice('keyed_ref_hash', ARRAY['K1', 'K20', 'K49']);
+RESET ROLE;
+-- Not a hash index on one text column, not an index.
+SELECT show_error($$SELECT motofinai.keys_indexed_twice('keyed_pkey', ARRAY['K1'])$$);
+SELECT show_error($$SELECT motofinai.keys_indexed_twice('keyed', ARRAY['K1'])$$);
+SELECT show_error($$SELECT motofinai.keys_indexed_twice(1::regclass, ARRAY['K1'])$$);
+DROP TABLE keyed;
+DROP OWNED BY regress_mfc_reader;
+DROP ROLE regress_mfc_reader;
