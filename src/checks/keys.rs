@@ -37,7 +37,7 @@ fn usable_hash_index(index: Regclass) -> Result<Option<pg_sys::Oid>> {
         c.select(
             "SELECT i.indrelid, c.oid::pg_catalog.regclass::pg_catalog.text, \
                     CASE WHEN i.indexrelid IS NULL THEN 'table' \
-                         WHEN NOT (a.amname = 'hash' AND i.indnkeyatts = 1 AND i.indkey[0] <> 0 \
+                         WHEN NOT (c.relkind = 'i' AND a.amname = 'hash' AND i.indnkeyatts = 1 AND i.indkey[0] <> 0 \
                                    AND o.opcintype = 'pg_catalog.text'::pg_catalog.regtype) THEN 'kind' \
                          WHEN NOT (i.indisvalid AND i.indisready) THEN 'invalid' \
                          WHEN NOT pg_catalog.has_column_privilege(i.indrelid, i.indkey[0], 'SELECT') THEN 'denied' \
