@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Overhead of transaction safety: pgbench recording payments (bench/pay.sql)
-# with and without motofinai.enforce_consistency(), in one run, on a
-# throwaway cluster; prints transactions per second and the ratio.
+# with and without motofinai.enforce_consistency(), and with change tracking
+# (motofinai.track_changes(): the loans a transaction touched, and the loans
+# of the installments its payments name, appended at COMMIT), in one run,
+# on a throwaway cluster; prints transactions per second and the ratios.
 #   bash bench/enforcement.sh [loans=10000] [seconds=20] [clients=2]
 source "$(dirname "$0")/../scripts/common.sh"
 LOANS="${1:-10000}" SECONDS_PER_RUN="${2:-20}" CLIENTS="${3:-2}"
@@ -25,22 +27,30 @@ prepare() {
             WHERE status = 'active' AND id % 7 <> 0" -c "CREATE INDEX ON bench_loan (n)" -c "VACUUM ANALYZE" >/dev/null
 }
 
-run() { # run LABEL -> tps
-    local loans tps
+run() { # run LABEL -> "tps payments": fails if pgbench aborted a client
+    local loans out
     loans=$(psql -X -At -c "SELECT count(*) FROM bench_loan")
-    tps=$("$PG_BIN/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_RUN" -D loans="$loans" \
-          -f "$ROOT/bench/pay.sql" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
-    echo "$tps"
+    out=$("$PG_BIN/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_RUN" -D loans="$loans" \
+          -f "$ROOT/bench/pay.sql" 2>&1)
+    if grep -q "aborted" <<<"$out"; then
+        echo "pgbench ($1) aborted:" >&2; grep -i "error" <<<"$out" | head -3 >&2; exit 1
+    fi
+    echo "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out") $(psql -X -At -c "SELECT count(*) FROM payments_payment WHERE reference LIKE 'BENCH-%'")"
 }
 
 prepare
-base=$(run plain)
+read -r base paid_plain <<<"$(run plain)"
 errors_before=$(psql -X -At -c "SELECT count(*) FROM check_loan_consistency() WHERE severity = 'error'")
 prepare
 sql -c "SELECT motofinai.enforce_consistency()" >/dev/null
-enforced=$(run enforced)
+read -r enforced paid_enforced <<<"$(run enforced)"
 errors_after=$(psql -X -At -c "SELECT count(*) FROM check_loan_consistency() WHERE severity = 'error'")
+prepare
+sql -c "SELECT motofinai.track_changes()" >/dev/null
+read -r tracked paid_tracked <<<"$(run tracked)"
+noted=$(psql -X -At -c "SELECT count(*) FROM motofinai.changed_loans")
 echo "loans=$LOANS clients=$CLIENTS seconds=$SECONDS_PER_RUN"
-echo "payment transactions/s without enforcement: $base (errors after: $errors_before)"
-echo "payment transactions/s with enforcement:    $enforced (errors after: $errors_after)"
-python3 -c "print(f'ratio enforced/plain: {float($enforced)/float($base):.3f}')"
+echo "payment transactions/s without enforcement: $base ($paid_plain payments; errors after: $errors_before)"
+echo "payment transactions/s with enforcement:    $enforced ($paid_enforced payments; errors after: $errors_after)"
+echo "payment transactions/s with change tracking: $tracked ($paid_tracked payments; $noted loans noted)"
+python3 -c "print(f'ratio enforced/plain: {float($enforced)/float($base):.3f}   tracked/plain: {float($tracked)/float($base):.3f}')"

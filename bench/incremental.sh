@@ -11,9 +11,12 @@
 #      and within that run (track_functions: pg_stat_xact_user_functions),
 #      run_check's time against its check_findings' (one statement, so
 #      none of the drift between sessions that the first figure carries).
-# 9 rounds after a warm-up round (MFC_BENCH_ROUNDS), each: the changes,
-# then the three runs; medians of the per-round ratios. (A round's ratio
-# moves by a fifth on this machine: nine rounds steady the median.)
+# 9 rounds after a warm-up round (MFC_BENCH_ROUNDS), each: 3 incremental
+# runs (MFC_BENCH_INCREMENTALS), each after fresh changes, their median the
+# round's; then the bare full check and the recorded full run; medians of
+# the per-round ratios. (This machine's speed moves by a fifth over seconds:
+# a 0.2 s run caught in a slow phase moved a round's ratio by as much; the
+# 4 s full check spans several phases.)
 #   bash bench/incremental.sh [loans=100000] [changed_percent=1]
 LOANS="${1:-100000}" CHANGED="${2:-1}"
 DIR=/tmp/motofinai-bench-incremental PORT=55456
@@ -31,20 +34,26 @@ change() {
         -c "UPDATE loans_paymentschedule SET principal_amount = principal_amount
              WHERE id IN (SELECT id FROM loans_paymentschedule ORDER BY random() LIMIT $((n / 10 + 1)))" >/dev/null
 }
-# Each round: fresh changes, the incremental run, the bare full check and a
-# recorded full run, each in its own session, the ratios taken within the
-# round (see rounds in dataset.sh). Round 0 is a warm-up.
+# Each round: the incremental runs (each after fresh changes), the bare
+# full check and a recorded full run, each in its own session, the ratios
+# taken within the round (see rounds in dataset.sh). Round 0 is a warm-up.
 : > "$DIR/rounds"
 checked=""
+# timed SQL: a new session runs SQL; its ms, then its first output line.
+timed() {
+    local out
+    out=$( { echo '\timing on'; echo "$1;"; } | psql -X -q -At -d $DB 2>&1)
+    echo "$(timings <<<"$out") $(sed -n '1p' <<<"$out")"
+}
 for i in $(seq 0 "${MFC_BENCH_ROUNDS:-9}"); do
-    change
-    line=""
-    for q in "SELECT cardinality(loans) FROM motofinai.run_check('changed')" \
-             "SELECT count(*) FROM check_system_consistency()"; do
-        out=$( { echo '\timing on'; echo "$q;"; } | psql -X -q -At -d $DB 2>&1)
-        line+="$(timings <<<"$out") "
-        [ -z "$checked" ] && checked=$(sed -n '1p' <<<"$out")
+    runs=()
+    for _ in $(seq "${MFC_BENCH_INCREMENTALS:-3}"); do
+        change
+        read -r ms loans <<<"$(timed "SELECT cardinality(loans) FROM motofinai.run_check('changed')")"
+        runs+=("$ms") checked=$loans
     done
+    line="$(printf '%s\n' "${runs[@]}" | sort -n | sed -n "$(( (${#runs[@]} + 1) / 2 ))p") "
+    line+="$(timed "SELECT count(*) FROM check_system_consistency()" | cut -d' ' -f1) "
     out=$(psql -X -q -At -d $DB 2>&1 <<'SQL'
 SET track_functions = 'all';
 BEGIN;
@@ -68,7 +77,7 @@ inc, full, rec = (med(r[i] for r in rounds) for i in range(3))
 ratio = sorted(r[0] / r[1] * 100 for r in rounds)
 cost = sorted((r[2] / r[1] - 1) * 100 for r in rounds)
 within = sorted((r[3] / r[4] - 1) * 100 for r in rounds)
-print(f"{len(rounds)} rounds (changes, incremental run, bare full check, recorded full run); medians:")
+print(f"{len(rounds)} rounds (incremental runs after fresh changes, bare full check, recorded full run); medians:")
 print(f"(a) {loans} loans, {pct}% changed ({n} loans changed, {checked} checked with the calendar's):")
 print(f"    run_check('changed'): {inc:9.1f} ms   full system check: {full:9.1f} ms")
 print(f"    incremental / full, within each round: median {med(ratio):.1f}% "
