@@ -19,10 +19,12 @@ pub struct Sets(pub &'static [&'static LocalKey<Set>]);
 static ALL: Sets = Sets(&[
     &crate::enforcement::TOUCHED,
     &crate::enforcement::TOUCHED_INSTALLMENTS,
+    &crate::enforcement::CHANGED_INSTALLMENTS,
     &crate::tracking::NOTED_LOANS,
     &crate::tracking::NOTED_MOTORS,
     &crate::tracking::NOTED_USERS,
     &crate::tracking::NOTED_INSTALLMENTS,
+    &crate::tracking::CHANGED_INSTALLMENTS,
 ]);
 
 /// # Safety
@@ -66,6 +68,12 @@ impl Touched {
     /// The ids, emptying the set.
     pub fn take(&mut self) -> Vec<i64> {
         std::mem::take(&mut self.0).into_keys().collect()
+    }
+
+    /// The ids not in `known`'s, emptying both sets.
+    pub fn take_but(&mut self, known: &mut Touched) -> Vec<i64> {
+        let known = std::mem::take(&mut known.0);
+        std::mem::take(&mut self.0).into_keys().filter(|id| !known.contains_key(id)).collect()
     }
 }
 

@@ -39,16 +39,21 @@ fn blocking_codes() -> Vec<String> {
 thread_local! {
     /// Loans touched in this transaction and not yet checked.
     pub static TOUCHED: touched::Set = RefCell::new(touched::Touched::default());
-    /// Installments payments named in this transaction: their loans are checked too.
+    /// Installments payments named in this transaction: their loans are checked too...
     pub static TOUCHED_INSTALLMENTS: touched::Set = RefCell::new(touched::Touched::default());
+    /// ... looked up, but those whose own row changed in it (their loans are touched already).
+    pub static CHANGED_INSTALLMENTS: touched::Set = RefCell::new(touched::Touched::default());
     static COLUMN_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
     static INSTALLMENT_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
+    static OWN_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The loan-id column, per trigger.
 static LOAN_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES), 0);
 /// The installment a payment names (the payments' second argument), per trigger.
 static INSTALLMENT_COLUMN: IntColumn = IntColumn(TriggerCache::new(&INSTALLMENT_ENTRIES), 1);
+/// The installment a row is (the installments' third argument), per trigger.
+static OWN_COLUMN: IntColumn = IntColumn(TriggerCache::new(&OWN_ENTRIES), 2);
 
 /// # Safety
 /// Called by PostgreSQL's relcache invalidation machinery with the arguments it documents.
@@ -56,6 +61,7 @@ static INSTALLMENT_COLUMN: IntColumn = IntColumn(TriggerCache::new(&INSTALLMENT_
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     LOAN_COLUMN.0.invalidate(relid);
     INSTALLMENT_COLUMN.0.invalidate(relid);
+    OWN_COLUMN.0.invalidate(relid);
 }
 
 pub fn register_callbacks() {
@@ -64,7 +70,8 @@ pub fn register_callbacks() {
 }
 
 v1_function!(
-    /// `motofinai.enforcement_mark(loan_column[, installment_column])`: note the touched loans.
+    /// `motofinai.enforcement_mark(loan_column[, installment_column[, own_installment_column]])`:
+    /// note the touched loans.
     motofinai_enforce_mark,
     pg_finfo_motofinai_enforce_mark,
     |fcinfo| {
@@ -74,6 +81,8 @@ v1_function!(
         TOUCHED.with_borrow_mut(|t| t.note(loans.into_iter().flatten()));
         let installments = INSTALLMENT_COLUMN.values(td, op, INSTALL)?;
         TOUCHED_INSTALLMENTS.with_borrow_mut(|t| t.note(installments.into_iter().flatten()));
+        let own = OWN_COLUMN.values(td, op, INSTALL)?;
+        CHANGED_INSTALLMENTS.with_borrow_mut(|t| t.note(own.into_iter().flatten()));
         Ok(pg_sys::Datum::from(0))
     }
 );
@@ -94,7 +103,9 @@ v1_function!(
 /// payments named); the error lists those left inconsistent.
 fn check_touched() -> Result<()> {
     let mut loans: Vec<i64> = TOUCHED.with_borrow_mut(|t| t.take());
-    let installments: Vec<i64> = TOUCHED_INSTALLMENTS.with_borrow_mut(|t| t.take());
+    // An installment whose own row changed touched its loan then: no lookup.
+    let installments: Vec<i64> =
+        TOUCHED_INSTALLMENTS.with_borrow_mut(|t| CHANGED_INSTALLMENTS.with_borrow_mut(|known| t.take_but(known)));
     if loans.is_empty() && installments.is_empty() {
         return Ok(());
     }
@@ -223,8 +234,11 @@ fn enforce(enabled: Option<bool>) -> Result<()> {
     let enabled = enabled.ok_or_else(|| null_argument("enabled"))?;
     crate::errors::require_writable("enforce_consistency")?;
     let schema = Schema::current()?;
-    let tables: [(&str, &[&str]); 3] =
-        [(LOANS, &["id"]), (SCHEDULE, &["loan_application_id"]), (PAYMENTS, &["loan_application_id", "schedule_id"])];
+    let tables: [(&str, &[&str]); 3] = [
+        (LOANS, &["id"]),
+        (SCHEDULE, &["loan_application_id", "", "id"]),
+        (PAYMENTS, &["loan_application_id", "schedule_id"]),
+    ];
     schema.require(&tables.map(|(t, ..)| t))?;
     let triggers = [
         (MARK_TRIGGER, "motofinai.enforcement_mark", "CREATE TRIGGER", ""),

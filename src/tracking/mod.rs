@@ -32,9 +32,13 @@ thread_local! {
     pub static NOTED_LOANS: touched::Set = RefCell::new(touched::Touched::default());
     pub static NOTED_MOTORS: touched::Set = RefCell::new(touched::Touched::default());
     pub static NOTED_USERS: touched::Set = RefCell::new(touched::Touched::default());
+    /// Installments payments named in this transaction (their loans are looked up at COMMIT)...
     pub static NOTED_INSTALLMENTS: touched::Set = RefCell::new(touched::Touched::default());
+    /// ... but those whose own row changed in it: their loans are noted already.
+    pub static CHANGED_INSTALLMENTS: touched::Set = RefCell::new(touched::Touched::default());
     static COLUMN_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
     static INSTALLMENT_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
+    static OWN_ENTRIES: Entries<Option<(c_int, IntKind)>> = const { RefCell::new(Vec::new()) };
     static SUBJECT_ENTRIES: Entries<Subject> = const { RefCell::new(Vec::new()) };
 }
 
@@ -42,6 +46,8 @@ thread_local! {
 static ID_COLUMN: IntColumn = IntColumn(TriggerCache::new(&COLUMN_ENTRIES), 0);
 /// The installment a row names (the payments' third argument), per trigger.
 static INSTALLMENT_COLUMN: IntColumn = IntColumn(TriggerCache::new(&INSTALLMENT_ENTRIES), 2);
+/// The installment a row is (the installments' fourth argument), per trigger.
+static OWN_COLUMN: IntColumn = IntColumn(TriggerCache::new(&OWN_ENTRIES), 3);
 /// What the ids are (the trigger's second argument), per trigger: read once,
 /// not per row.
 static SUBJECT: TriggerCache<Subject> = TriggerCache::new(&SUBJECT_ENTRIES);
@@ -69,6 +75,7 @@ impl Subject {
 unsafe extern "C-unwind" fn invalidate(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     ID_COLUMN.0.invalidate(relid);
     INSTALLMENT_COLUMN.0.invalidate(relid);
+    OWN_COLUMN.0.invalidate(relid);
     SUBJECT.invalidate(relid);
 }
 
@@ -78,7 +85,8 @@ pub fn register_callbacks() {
 }
 
 v1_function!(
-    /// `motofinai.track_mark(id_column, 'loan' | 'motor' | 'user'[, installment_column])`: note the ids.
+    /// `motofinai.track_mark(id_column, 'loan' | 'motor' | 'user'[, installment_column[, own_installment_column]])`:
+    /// note the ids.
     motofinai_track_mark,
     pg_finfo_motofinai_track_mark,
     |fcinfo| {
@@ -96,6 +104,8 @@ v1_function!(
         subject.noted().with_borrow_mut(|t| t.note(ids.into_iter().flatten()));
         let installments = INSTALLMENT_COLUMN.values(td, op, INSTALL)?;
         NOTED_INSTALLMENTS.with_borrow_mut(|t| t.note(installments.into_iter().flatten()));
+        let own = OWN_COLUMN.values(td, op, INSTALL)?;
+        CHANGED_INSTALLMENTS.with_borrow_mut(|t| t.note(own.into_iter().flatten()));
         Ok(pg_sys::Datum::from(0))
     }
 );
@@ -113,10 +123,15 @@ v1_function!(
 );
 
 /// Append the noted loans (and those of the noted motors, users and
-/// installments), once.
+/// installments), once. An installment whose own row changed in the
+/// transaction noted its loan then: no lookup for it (a payment recorded
+/// with its installment marked paid, the app's way, needs none).
 fn flush() -> Result<()> {
-    let sets =
-        [&NOTED_LOANS, &NOTED_MOTORS, &NOTED_USERS, &NOTED_INSTALLMENTS].map(|set| set.with_borrow_mut(|t| t.take()));
+    let installments =
+        NOTED_INSTALLMENTS.with_borrow_mut(|t| CHANGED_INSTALLMENTS.with_borrow_mut(|known| t.take_but(known)));
+    let [loans, motors, users] =
+        [&NOTED_LOANS, &NOTED_MOTORS, &NOTED_USERS].map(|set| set.with_borrow_mut(|t| t.take()));
+    let sets = [loans, motors, users, installments];
     if sets.iter().all(Vec::is_empty) {
         return Ok(());
     }
@@ -134,7 +149,7 @@ fn track_changes(enabled: default!(Option<bool>, true)) {
         let schema = Schema::current()?;
         let tables: [(&str, &[&str]); 5] = [
             (LOANS, &["id", "loan"]),
-            (SCHEDULE, &["loan_application_id", "loan"]),
+            (SCHEDULE, &["loan_application_id", "loan", "", "id"]),
             (PAYMENTS, &["loan_application_id", "loan", "schedule_id"]),
             (MOTORS, &["id", "motor"]),
             (USERS, &["id", "user"]),

@@ -28,7 +28,8 @@ CREATE FUNCTION random_write() RETURNS SETOF bigint LANGUAGE plpgsql AS \$\$
 DECLARE
     loan bigint := 1 + floor(random() * 1000)::bigint;
     other bigint := 1 + floor(random() * 1000)::bigint;
-    kind int := floor(random() * 11)::int;
+    kind int := floor(random() * 13)::int;
+    inst bigint;
 BEGIN
     CASE kind
     WHEN 0 THEN UPDATE loans_loanapplication SET principal_amount = principal_amount + 1 WHERE id = loan;
@@ -54,6 +55,22 @@ BEGIN
                    AND EXISTS (SELECT FROM payments_payment WHERE loan_application_id = other AND btrim(reference) <> '');
     WHEN 10 THEN UPDATE payments_payment SET reference = 'OWN-' || id
                   WHERE id = (SELECT min(id) FROM payments_payment WHERE loan_application_id = loan);
+    -- A payment recorded the app's way, its installment marked paid in the
+    -- same transaction (tracking looks no installment up: the installment's
+    -- own row noted its loan): on the loan's next due installment (11), or
+    -- on one of another loan (12: both loans).
+    WHEN 11, 12 THEN
+        SELECT s.id INTO inst FROM loans_paymentschedule s
+         WHERE s.loan_application_id = CASE kind WHEN 11 THEN loan ELSE other END AND s.status <> 'paid'
+           AND NOT EXISTS (SELECT FROM payments_payment p WHERE p.schedule_id = s.id) AND (kind = 11 OR other <> loan)
+         ORDER BY s.sequence LIMIT 1;
+        IF FOUND THEN
+            INSERT INTO payments_payment (amount, payment_date, reference, notes, recorded_at, loan_application_id,
+                recorded_by_id, schedule_id, bank_name, bank_reference, check_number, payment_method, reconciled)
+            SELECT s.total_amount, current_date, 'H-' || s.id, '', now(), loan, 1, s.id, '', '', '', 'cash', false
+              FROM loans_paymentschedule s WHERE s.id = inst;
+            UPDATE loans_paymentschedule SET status = 'paid', paid_at = now() WHERE id = inst;
+        END IF;
     -- A payment moved to another loan (its findings' loan changes): both loans.
     WHEN 7 THEN UPDATE payments_payment SET loan_application_id = other
                  WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan) AND other <> loan;
@@ -69,7 +86,7 @@ BEGIN
     END CASE;
     IF FOUND THEN   -- a write that changed nothing touches nothing
         RETURN QUERY SELECT loan;
-        IF kind IN (7, 8) THEN
+        IF kind IN (7, 8, 12) THEN
             RETURN QUERY SELECT other;
         END IF;
     END IF;
