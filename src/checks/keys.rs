@@ -3,7 +3,8 @@
 //! set of payments (dup_one.sql) look up only those: almost every reference
 //! is unique, and a probe of the index's bucket page costs a fraction of a
 //! lookup that reads the heap and runs through the executor (at 14,500
-//! payments, about 45 of an incremental run's 180 ms were those lookups).
+//! payments, about 26 of the incremental statement's 114 ms were those
+//! lookups; with this prefilter the statement takes 106 ms).
 
 use crate::catalog::Regclass;
 use crate::errors::{finish, spi_error, sqlstate, DbError, Result};

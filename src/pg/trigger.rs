@@ -132,11 +132,10 @@ impl IntColumn {
         let desc = tuple::descriptor(td.tg_relation);
         let column = self.0.get(trig.tgoid, tuple::relid(td.tg_relation), || {
             // Past the first, an argument may be missing or empty: no column.
-            let column = match arguments(trig).into_iter().nth(self.1) {
-                Some(column) if !(column.is_empty() && self.1 > 0) => column,
-                _ if self.1 > 0 => return Ok(None),
-                _ => String::new(),
-            };
+            let column = arguments(trig).into_iter().nth(self.1).unwrap_or_default();
+            if column.is_empty() && self.1 > 0 {
+                return Ok(None);
+            }
             let (att, ty) = find_column(desc, &column).ok_or_else(|| {
                 DbError::new(sqlstate::UNDEFINED_COLUMN, format!("trigger column \"{column}\" not found"))
                     .hint(format!("Run {install} again."))
