@@ -95,7 +95,7 @@ impl Table {
 
     /// The column's type, or `None` when the table has no such (live) column.
     pub fn column_type(&self, column: &str) -> Result<Option<pg_sys::Oid>> {
-        Ok(crate::pg::tuple::column_type_mod(self.oid, column).map(|(ty, _)| ty))
+        Ok(crate::pg::tuple::column_type_mod(self.oid, column).map(|(ty, _, _)| ty))
     }
 
     /// The single integer primary-key column the row helpers address rows by.

@@ -16,7 +16,7 @@ use pgrx::pg_sys;
 const NAN: i64 = i64::MIN;
 
 /// Two states added: NaN stays NaN; more than an `int8` of cents is an error.
-fn add(a: i64, b: i64) -> Result<i64> {
+pub(super) fn add(a: i64, b: i64) -> Result<i64> {
     if a == NAN || b == NAN {
         return Ok(NAN);
     }
@@ -28,7 +28,7 @@ fn out_of_range() -> DbError {
 }
 
 /// The state after adding `cents` to `state` (NULL: nothing added yet).
-fn accum(state: Option<i64>, cents: Cents) -> Result<i64> {
+pub(super) fn accum(state: Option<i64>, cents: Cents) -> Result<i64> {
     let state = state.unwrap_or(0);
     match cents {
         _ if state == NAN => Ok(NAN),
@@ -79,9 +79,18 @@ v1_function!(
     |fcinfo| {
         // SAFETY: the fmgr's fcinfo; strict, so the argument is set.
         let cents = unsafe { pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, 0) }.value() as i64;
-        Ok(if cents == NAN { numeric::nan() } else { numeric::from_cents(cents) })
+        Ok(numeric_of(cents))
     }
 );
+
+/// A sum's state as the numeric it stands for.
+pub(super) fn numeric_of(cents: i64) -> pg_sys::Datum {
+    if cents == NAN {
+        numeric::nan()
+    } else {
+        numeric::from_cents(cents)
+    }
+}
 
 pgrx::extension_sql!(
     r#"

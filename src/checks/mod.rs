@@ -15,6 +15,7 @@ pub mod report;
 pub mod stream;
 mod system;
 pub mod tables;
+mod totals;
 
 use crate::errors::{finish, null_argument, sqlstate, DbError, Result};
 use finding::Finding;
@@ -25,6 +26,7 @@ use tables::{Schema, LOANS, MOTORS, PAYMENTS, SCHEDULE, STOCK, USERS};
 
 const LOAN_SQL: &str = include_str!("sql/loan.sql");
 const LOAN_INST_SQL: &str = include_str!("sql/loan_inst.sql");
+const LOAN_INST_TOTALS_SQL: &str = include_str!("sql/loan_inst_totals.sql");
 const PAYMENT_SQL: &str = include_str!("sql/payment.sql");
 const DUP_ONE_SQL: &str = include_str!("sql/dup_one.sql");
 const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
@@ -224,9 +226,22 @@ fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
                                         p0.loan_application_id, p0.amount, p0.payment_date) p"
         }
     };
+    let unique_sequences = schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"]).unwrap_or(false);
+    if schema.fits_totals() {
+        let (good, payment) = match how {
+            PaymentOf::Family => ("", "NULL, NULL, NULL"),
+            _ => (TOTALS_GOOD_SQL, "p.loan_application_id, p.amount, p.payment_date"),
+        };
+        let distinct = if unique_sequences { "" } else { "AND (a.t).sequence_sums_ok" };
+        return LOAN_INST_TOTALS_SQL
+            .replace("@payment_of@", payment_of)
+            .replace("@payment@", payment)
+            .replace("@distinct@", distinct)
+            .replace("@good@", good);
+    }
     let (good, payment_of) =
         if how == PaymentOf::Family { ("", payment_of.into()) } else { (GOOD_SQL, format!("{payment_of}{GOOD_JOIN}")) };
-    let distinct = if schema.is_unique(SCHEDULE, &["loan_application_id", "sequence"]).unwrap_or(false) {
+    let distinct = if unique_sequences {
         ""
     } else {
         "AND sum(s.sequence) = count(*) * (count(*) + 1) / 2 \
@@ -243,6 +258,8 @@ fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
 const GOOD_SQL: &str = ", count(*) FILTER (WHERE g.ok) AS good, @sum@(p.amount) FILTER (WHERE g.ok) AS good_paid, \
     count(*) FILTER (WHERE g.ok AND p.payment_date > CURRENT_DATE) AS good_future, \
     min(p.payment_date) FILTER (WHERE g.ok) AS good_first";
+/// [`GOOD_SQL`]'s columns in loan_inst_totals.sql.
+const TOTALS_GOOD_SQL: &str = ", (a.t).good, (a.t).good_paid, (a.t).good_future, (a.t).good_first";
 const GOOD_JOIN: &str =
     " CROSS JOIN LATERAL (SELECT p.loan_application_id = s.loan_application_id AND p.amount = s.total_amount AS ok) g";
 

@@ -20,6 +20,9 @@ pub const RECEIVING: &str = "inventory_motorreceiving";
 /// Every table of the Motofinai schema, in the order reports list them.
 pub const ALL: [&str; 9] = [LOANS, SCHEDULE, PAYMENTS, MOTORS, STOCK, USERS, REPOSSESSIONS, TERMS, RECEIVING];
 
+/// The aggregate that sums amounts in whole cents (checks/cents.rs).
+const CENTS_SUM: &str = "motofinai.cents_sum";
+
 /// The resolved schema: its name, quoted for SQL, and its OID.
 pub struct Schema {
     pub name: String,
@@ -91,11 +94,39 @@ impl Schema {
         let Some(oid) = self.table(table) else { return Ok(false) };
         cached_flag(oid, Question::Cents(column), || {
             // numeric's typmod: ((precision << 16) | scale) + VARHDRSZ.
-            Ok(crate::pg::tuple::column_type_mod(oid, column).map(|(ty, typmod)| {
+            Ok(crate::pg::tuple::column_type_mod(oid, column).map(|(ty, typmod, _)| {
                 let m = typmod - pg_sys::VARHDRSZ as i32;
                 ty == pg_sys::NUMERICOID && m >= 0 && m & 0x7ff == 2 && m >> 16 <= 18
             }))
         })
+    }
+
+    /// Whether `motofinai.installment_totals` reads the installments and
+    /// their payments as loan_inst.sql does: the amounts are whole cents
+    /// ([`Schema::holds_cents`]), the status compares byte for byte, and the
+    /// other columns are the aggregate's types or cast to them implicitly
+    /// without a change of value (checks/totals.rs).
+    pub fn fits_totals(&self) -> bool {
+        const INTS: &[pg_sys::Oid] = &[pg_sys::INT2OID, pg_sys::INT4OID, pg_sys::INT8OID];
+        const SCHEDULE_COLUMNS: [(&str, &[pg_sys::Oid]); 4] = [
+            ("status", &[pg_sys::TEXTOID, pg_sys::VARCHAROID]),
+            ("due_date", &[pg_sys::DATEOID]),
+            ("sequence", &[pg_sys::INT2OID, pg_sys::INT4OID]),
+            ("loan_application_id", INTS),
+        ];
+        const PAYMENT_COLUMNS: [(&str, &[pg_sys::Oid]); 2] =
+            [("loan_application_id", INTS), ("payment_date", &[pg_sys::DATEOID])];
+        let typed = |table: &str, columns: &[(&'static str, &[pg_sys::Oid])]| {
+            let Some(oid) = self.table(table) else { return false };
+            cached_flag(oid, Question::Totals, || {
+                Ok(Some(columns.iter().all(|(column, types)| {
+                    crate::pg::tuple::column_type_mod(oid, column)
+                        .is_some_and(|(ty, _, coll)| types.contains(&ty) && crate::pg::tuple::deterministic(coll))
+                })))
+            })
+            .unwrap_or(false)
+        };
+        self.amount_sum() == CENTS_SUM && typed(SCHEDULE, &SCHEDULE_COLUMNS) && typed(PAYMENTS, &PAYMENT_COLUMNS)
     }
 
     /// Whether a btree index serves lookups of `column`'s non-blank values
@@ -129,7 +160,7 @@ impl Schema {
     fn amount_sum(&self) -> &'static str {
         let amounts = [(SCHEDULE, "principal_amount"), (SCHEDULE, "total_amount"), (PAYMENTS, "amount")];
         if amounts.iter().all(|(t, c)| self.holds_cents(t, c).unwrap_or(false)) {
-            "motofinai.cents_sum"
+            CENTS_SUM
         } else {
             "pg_catalog.sum"
         }
@@ -204,6 +235,8 @@ enum Question {
     /// [`Schema::holds_cents`] of this column (a column's type changes
     /// invalidate the relcache too).
     Cents(&'static str),
+    /// [`Schema::fits_totals`]' question of this table's columns.
+    Totals,
 }
 
 thread_local! {

@@ -5,6 +5,8 @@
 //! extension calls these, not `pg_sys` directly, wherever it touches
 //! tuples, triggers, raw error reporting or subtransactions.
 
+/// Aggregates' internal states and composite results (nodeAgg.c, funcapi.c).
+pub mod agg;
 /// The current backend and session: database, user, query id (miscadmin.h, backend_status.h).
 pub mod backend;
 /// Raising an ERROR with all its fields (elog.h / elog.c).

@@ -254,10 +254,10 @@ pub fn partition_root(relid: pg_sys::Oid) -> pg_sys::Oid {
     .unwrap_or(relid)
 }
 
-/// A column's type and typmod from the syscache (lsyscache.c's
+/// A column's type, typmod and collation from the syscache (lsyscache.c's
 /// `get_attnum` and `get_atttypetypmodcoll`), without SPI: None where the
 /// table has no such (undropped, user) column.
-pub fn column_type_mod(relid: pg_sys::Oid, name: &str) -> Option<(pg_sys::Oid, i32)> {
+pub fn column_type_mod(relid: pg_sys::Oid, name: &str) -> Option<(pg_sys::Oid, i32, pg_sys::Oid)> {
     let cname = std::ffi::CString::new(name).ok()?;
     // SAFETY: a syscache lookup by relation OID and a C string; 0 (not
     // found) for a missing or dropped column, no error.
@@ -269,7 +269,15 @@ pub fn column_type_mod(relid: pg_sys::Oid, name: &str) -> Option<(pg_sys::Oid, i
     // SAFETY: the attribute exists (found just above, in this transaction's
     // catalog snapshot); the three pointers are to locals.
     unsafe { pg_sys::get_atttypetypmodcoll(relid, attnum, &mut ty, &mut typmod, &mut coll) };
-    Some((ty, typmod))
+    Some((ty, typmod, coll))
+}
+
+/// Whether a collation compares equal only what is byte for byte equal
+/// (lsyscache.c's `get_collation_isdeterministic`; none: yes).
+pub fn deterministic(collation: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache lookup of a collation a column names (it exists:
+    // a column depends on its collation).
+    collation == pg_sys::InvalidOid || unsafe { pg_sys::get_collation_isdeterministic(collation) }
 }
 
 /// `(block,offset)`, as `tid` output prints an item pointer
