@@ -264,8 +264,7 @@ v1_function!(
         // SAFETY: strict: argument 0 is a non-NULL bytea.
         unsafe {
             let bytes = pgrx::fcinfo::pg_getarg_datum_raw(fcinfo, 0);
-            let state: Totals = agg::from_bytea(bytes)?;
-            Ok(pg_sys::Datum::from(agg::new_state(fcinfo, state)?))
+            Ok(pg_sys::Datum::from(agg::from_bytea::<Totals>(bytes)?))
         }
     }
 );

@@ -66,18 +66,24 @@ pub fn to_bytea<T: PlainState>(state: &T) -> pg_sys::Datum {
     }
 }
 
-/// A state from its bytea (a deserialization function's argument).
+/// A state from its bytea (a deserialization function's argument), in the
+/// current memory context: the one nodeAgg gives a partial row, freed with
+/// it (a combine function copies the first of a group to keep it).
 ///
 /// # Safety
 /// `datum` is a valid, non-NULL bytea.
-pub unsafe fn from_bytea<T: PlainState>(datum: pg_sys::Datum) -> Result<T> {
+pub unsafe fn from_bytea<T: PlainState>(datum: pg_sys::Datum) -> Result<*mut T> {
     let bytes = unsafe { varlena_bytes(datum) };
     if bytes.len() != size_of::<T>() {
         return Err(DbError::new(sqlstate::INTERNAL_ERROR, "an aggregate state of the wrong size"));
     }
-    // SAFETY: exactly size_of::<T>() bytes, read unaligned; any such bytes
-    // are a valid T (PlainState).
-    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+    // SAFETY: exactly size_of::<T>() bytes, read unaligned (any such bytes
+    // are a valid T: PlainState) into MAXALIGNed memory of T's size.
+    unsafe {
+        let state = pg_sys::palloc(size_of::<T>()).cast::<T>();
+        state.write(bytes.as_ptr().cast::<T>().read_unaligned());
+        Ok(state)
+    }
 }
 
 /// The bytes of a text (or any varlena) argument, detoasted if it must be.
