@@ -38,3 +38,32 @@ BEGIN
         EXECUTE format('CREATE TABLE %I.%I (LIKE public.%I INCLUDING ALL)', target, t, t);
     END LOOP;
 END $$;
+
+-- motofinai_tables_in(target), with a clerk, a stock, its approved motor
+-- and loan 1: active, of `principal` (no down payment), activated
+-- `activated` ago; its installments and payments are the test's own.
+CREATE FUNCTION motofinai_one_loan_in(target text, principal numeric, activated interval) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM motofinai_tables_in(target);
+    EXECUTE format($q$
+        INSERT INTO %1$I.users_user (id, password, is_superuser, username, first_name, last_name, email, is_staff,
+                                     is_active, date_joined, role)
+        VALUES (1, '!', false, 'clerk', 'C', 'L', 'c@x', true, true, now(), 'staff');
+        INSERT INTO %1$I.inventory_stock (id, brand, model_name, year, color, quantity_available, quantity_sold,
+                                          created_at, updated_at, quantity_reserved, quantity_repossessed)
+        VALUES (1, 'B', 'M', 2025, 'red', 5, 1, now(), now(), 0, 0);
+        INSERT INTO %1$I.inventory_motor (id, type, brand, model_name, year, color, purchase_price, notes, created_at,
+                                          updated_at, quantity, stock_id, approval_status, approval_notes,
+                                          chassis_number)
+        VALUES (1, 'scooter', 'B', 'M', 2025, 'red', 1000, '', now(), now(), 5, 1, 'approved', '',
+                'MF0000000000000001');
+        INSERT INTO %1$I.loans_loanapplication (id, applicant_first_name, applicant_last_name, applicant_email,
+            applicant_phone, employment_status, employer_name, monthly_income, loan_amount, down_payment,
+            principal_amount, interest_rate, monthly_payment, has_valid_id, has_proof_of_income, notes, status,
+            submitted_at, approved_at, activated_at, updated_at, financing_term_id, motor_id, submitted_by_id,
+            approved_by_id, second_approval_by_id)
+        VALUES (1, 'Ana', 'Cruz', 'a@x', '0917', 'employed', 'X', 1000, %2$L, 0, %2$L, 0, 100, true, true, '',
+                'active', now(), now(), now() - %3$L::interval, now(), 1, 1, 1, 1, 1)$q$,
+        target, principal, activated);
+END $$;

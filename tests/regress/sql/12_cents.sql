@@ -60,24 +60,8 @@ DROP FUNCTION plan_of(text);
 -- Motofinai columns, numeric(12, 2). Widened beyond 18 digits, a schedule
 -- whose total is beyond an int8 of cents is summed by sum(): the finding,
 -- not an error.
-SELECT motofinai_tables_in('cents');
+SELECT motofinai_one_loan_in('cents', 200.00, '0');
 SET motofinai.tables_schema = cents;
-INSERT INTO cents.users_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
-                              date_joined, role)
-VALUES (1, '!', false, 'clerk', 'C', 'L', 'c@x', true, true, now(), 'staff');
-INSERT INTO cents.inventory_stock (id, brand, model_name, year, color, quantity_available, quantity_sold, created_at,
-                                   updated_at, quantity_reserved, quantity_repossessed)
-VALUES (1, 'B', 'M', 2025, 'red', 5, 1, now(), now(), 0, 0);
-INSERT INTO cents.inventory_motor (id, type, brand, model_name, year, color, purchase_price, notes, created_at,
-                                   updated_at, quantity, stock_id, approval_status, approval_notes, chassis_number)
-VALUES (1, 'scooter', 'B', 'M', 2025, 'red', 1000, '', now(), now(), 5, 1, 'approved', '', 'MF0000000000000001');
-INSERT INTO cents.loans_loanapplication (id, applicant_first_name, applicant_last_name, applicant_email,
-    applicant_phone, employment_status, employer_name, monthly_income, loan_amount, down_payment,
-    principal_amount, interest_rate, monthly_payment, has_valid_id, has_proof_of_income, notes, status,
-    submitted_at, approved_at, activated_at, updated_at, financing_term_id, motor_id, submitted_by_id,
-    approved_by_id, second_approval_by_id)
-VALUES (1, 'Ana', 'Cruz', 'a@x', '0917', 'employed', 'X', 1000, 200.00, 0, 200.00, 0, 100, true, true, '', 'active',
-        now(), now(), now(), now(), 1, 1, 1, 1, 1);
 INSERT INTO cents.loans_paymentschedule (id, sequence, due_date, principal_amount, interest_amount, total_amount,
                                          status, paid_at, created_at, loan_application_id)
 VALUES (1, 1, current_date + 30, 100.00, 0, 100.00, 'due', NULL, now(), 1),
