@@ -20,9 +20,6 @@ pub const RECEIVING: &str = "inventory_motorreceiving";
 /// Every table of the Motofinai schema, in the order reports list them.
 pub const ALL: [&str; 9] = [LOANS, SCHEDULE, PAYMENTS, MOTORS, STOCK, USERS, REPOSSESSIONS, TERMS, RECEIVING];
 
-/// The aggregate that sums amounts in whole cents (checks/cents.rs).
-const CENTS_SUM: &str = "motofinai.cents_sum";
-
 /// The resolved schema: its name, quoted for SQL, and its OID.
 pub struct Schema {
     pub name: String,
@@ -126,7 +123,7 @@ impl Schema {
             })
             .unwrap_or(false)
         };
-        self.amount_sum() == CENTS_SUM && typed(SCHEDULE, &SCHEDULE_COLUMNS) && typed(PAYMENTS, &PAYMENT_COLUMNS)
+        self.amounts_in_cents() && typed(SCHEDULE, &SCHEDULE_COLUMNS) && typed(PAYMENTS, &PAYMENT_COLUMNS)
     }
 
     /// Whether a btree index serves lookups of `column`'s non-blank values
@@ -154,16 +151,23 @@ impl Schema {
         }
     }
 
-    /// `motofinai.cents_sum` where the amounts the checks sum (installments'
-    /// principal and total, payments' amount) are all whole cents, else
-    /// `sum` (same result; see checks/cents.rs). An unreadable catalog gets `sum`.
+    /// `motofinai.cents_sum` where the amounts the checks sum are all whole
+    /// cents ([`Schema::amounts_in_cents`]), else `sum` (same result; see
+    /// checks/cents.rs).
     fn amount_sum(&self) -> &'static str {
-        let amounts = [(SCHEDULE, "principal_amount"), (SCHEDULE, "total_amount"), (PAYMENTS, "amount")];
-        if amounts.iter().all(|(t, c)| self.holds_cents(t, c).unwrap_or(false)) {
-            CENTS_SUM
+        if self.amounts_in_cents() {
+            "motofinai.cents_sum"
         } else {
             "pg_catalog.sum"
         }
+    }
+
+    /// Whether the amounts the checks sum (installments' principal and
+    /// total, payments' amount) all hold whole cents ([`Schema::holds_cents`]).
+    /// An unreadable catalog: no.
+    fn amounts_in_cents(&self) -> bool {
+        let amounts = [(SCHEDULE, "principal_amount"), (SCHEDULE, "total_amount"), (PAYMENTS, "amount")];
+        amounts.iter().all(|(t, c)| self.holds_cents(t, c).unwrap_or(false))
     }
 }
 
