@@ -549,10 +549,11 @@ fn system_sql(fill: &[(&str, &str)]) -> String {
     fill.iter().fold(SYSTEM_SQL.to_string(), |sql, (name, text)| sql.replace(&format!("@{name}@"), text))
 }
 
-/// The shared statement's loan and payment rules alone, for the loans in
-/// `$1` (an incremental run): `inst`, `loan` and `payment` as for
-/// [`shared`], over those loans and "pay_set", their payments. None where
-/// payments' schedule_id is not unique.
+/// The shared statement's loan and payment rules alone, for a set of loans
+/// (an incremental run): `inst`, `loan` and `payment` as for [`shared`],
+/// over those loans and "pay_set", their payments; each test of a loan id
+/// against the set still to fill in (<loan>). None where payments'
+/// schedule_id is not unique.
 pub fn for_loans(schema: &Schema, inst: &str, loan: &str, payment: &str) -> Result<Option<String>> {
     if !schema.is_unique(PAYMENTS, &["schedule_id"])? {
         return Ok(None);
@@ -565,10 +566,10 @@ pub fn for_loans(schema: &Schema, inst: &str, loan: &str, payment: &str) -> Resu
     let sql = system_sql(&[
         (
             "pay_set",
-            "pay_set AS MATERIALIZED (SELECT p.* FROM @s@.payments_payment p WHERE p.loan_application_id = ANY ($1)), ",
+            "pay_set AS MATERIALIZED (SELECT p.* FROM @s@.payments_payment p WHERE p.loan_application_id @loan@), ",
         ),
         ("payments", "pay_set"),
-        ("loans", "(SELECT id, activated_at FROM @s@.loans_loanapplication WHERE id = ANY ($1))"),
+        ("loans", "(SELECT id, activated_at FROM @s@.loans_loanapplication WHERE id @loan@)"),
         ("inst", inst),
         ("joins", ""),
         ("counts", ""),
