@@ -190,8 +190,9 @@ impl Stream {
     }
 
     /// Findings already at hand (a single entity's, checked at once).
+    /// Findings already marked ([`Stream::collect_all`]'s): not read again.
     pub fn from_findings(findings: Vec<Finding>) -> Stream {
-        Stream { queries: VecDeque::new(), cursor: None, batch: findings.into(), accepted: None }
+        Stream { queries: VecDeque::new(), cursor: None, batch: findings.into(), accepted: Some(Vec::new()) }
     }
 
     /// Open the next query's cursor, or fetch the next batch from the open one.
