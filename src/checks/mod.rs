@@ -176,10 +176,9 @@ pub fn findings_for_loans(loans: &[i64]) -> Result<Vec<Finding>> {
 }
 
 /// The loan and payment rules of the loans in `$1` in one statement, shared
-/// as in the system check (sql/system.sql): their payments read once for
-/// the payment rules and once hash-joined to their installments, and only
-/// the payments of the loans that may have a finding checked one by one;
-/// every payment's duplicates looked up.
+/// as in the system check (sql/system.sql): their payments read once, their
+/// installments joined to them, and only the payments of the loans that may
+/// have a finding checked one by one; every payment's duplicates looked up.
 /// For 1,100 loans of 100,000 (14,600 payments): about 150 ms against 190 ms
 /// for the two families' statements. None where payments' schedule_id is
 /// not unique.
@@ -211,8 +210,8 @@ enum PaymentOf {
     /// is unique), with the good payments counted ([`GOOD_SQL`]): a join of
     /// every payment.
     Shared,
-    /// The same over a set of loans: their payments hash-joined, and an
-    /// installment none of them pays looked up by index (a payment of
+    /// The same over a set of loans: their payments ("pay_set") hash-joined,
+    /// and an installment none of them pays looked up by index (a payment of
     /// another loan, which is never good).
     SharedSet,
 }
@@ -226,15 +225,15 @@ fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
             "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
         }
         PaymentOf::Family | PaymentOf::Shared => "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id",
-        // The set's payments read from the table, not from "pay_set": a CTE's
-        // columns have no statistics, so the planner, taking schedule_id for
-        // 200 values, hashed the installments instead, and looked up those
-        // no payment of the set pays in hash order; now in the installments'
-        // order, their index pages in cache (1,100 loans: 82 → 74 ms).
+        // The planner hashes "pay_set" where it takes the set for a few loans
+        // (see loans_shared): the installments no payment of the set pays
+        // are then looked up in the installments' order, their index pages
+        // in cache (1,100 loans: 82 → 74 ms). Had it hashed the installments
+        // (with the set in view, a CTE's schedule_id taken for 200 values),
+        // they came in hash order.
         // OFFSET 0: planned apart, so its one-time filter skips the lookup.
         PaymentOf::SharedSet => {
-            "LEFT JOIN (SELECT q.id, q.schedule_id, q.loan_application_id, q.amount, q.payment_date \
-                         FROM @s@.payments_payment q WHERE q.loan_application_id @loan@) p0 ON p0.schedule_id = s.id \
+            "LEFT JOIN pay_set p0 ON p0.schedule_id = s.id \
              LEFT JOIN LATERAL (SELECT q.schedule_id FROM @s@.payments_payment q \
                                  WHERE q.schedule_id = s.id AND p0.id IS NULL OFFSET 0) p1 ON true \
              CROSS JOIN LATERAL (SELECT coalesce(p0.schedule_id, p1.schedule_id) AS schedule_id, \
