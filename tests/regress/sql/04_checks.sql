@@ -304,6 +304,15 @@ SELECT count(*) AS rows, (SELECT count(*) FROM ((TABLE loans_checked EXCEPT ALL 
                                                 UNION ALL (TABLE families_of_loans EXCEPT ALL TABLE loans_checked)) d)
        AS differences
   FROM loans_checked;
+-- Past 10,000 loans the statement lets the planner see the set (hash joins
+-- pay there), where below it hides it: the same rows. Ids that name no loan
+-- add none.
+CREATE TEMP VIEW loans_checked_in_view AS
+SELECT * FROM motofinai.check_loans(ARRAY(TABLE loans_named) || ARRAY(SELECT -g::bigint FROM generate_series(1, 10001) g));
+SELECT count(*) AS rows, (SELECT count(*) FROM ((TABLE loans_checked EXCEPT ALL TABLE loans_checked_in_view)
+                                                UNION ALL (TABLE loans_checked_in_view EXCEPT ALL TABLE loans_checked)) d)
+       AS differences
+  FROM loans_checked_in_view;
 -- Each loan alone: an installment paid by another loan's payment is then
 -- paid by a payment the statement did not read with the loan's own.
 CREATE TEMP VIEW each_loan_checked AS
