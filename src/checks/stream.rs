@@ -189,8 +189,8 @@ impl Stream {
         Stream { queries: queries.into(), cursor: None, batch: VecDeque::new(), accepted: None }
     }
 
-    /// Findings already at hand (a single entity's, checked at once).
-    /// Findings already marked ([`Stream::collect_all`]'s): not read again.
+    /// Findings already at hand and marked ([`Stream::collect_all`]'s: a
+    /// single entity's, a set of loans'): the acceptances are not read again.
     pub fn from_findings(findings: Vec<Finding>) -> Stream {
         Stream { queries: VecDeque::new(), cursor: None, batch: findings.into(), accepted: Some(Vec::new()) }
     }

@@ -40,6 +40,7 @@ pub fn hash_keys_held_twice<'a>(
         // The hash AM hashes sk_argument with the index's own support
         // function and collation; sk_func (texteq) is only a recheck's,
         // which nothing here does.
+        let collation = *(*index_rel).rd_indcollation;
         let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
         pg_sys::ScanKeyEntryInitialize(
             &mut key,
@@ -47,7 +48,7 @@ pub fn hash_keys_held_twice<'a>(
             1,
             pg_sys::HTEqualStrategyNumber as pg_sys::StrategyNumber,
             pg_sys::InvalidOid,
-            *(*index_rel).rd_indcollation,
+            collation,
             pg_sys::Oid::from(pg_sys::F_TEXTEQ),
             pg_sys::Datum::from(0),
         );
@@ -60,18 +61,16 @@ pub fn hash_keys_held_twice<'a>(
         // bucket, the low k-1 bits: sorted on the low k-1 bits, then bit k,
         // each bucket's keys are together.
         let hash = pg_sys::index_getprocinfo(index_rel, 1, HASHSTANDARD_PROC);
-        let collation = *(*index_rel).rd_indcollation;
         let pages = pg_sys::RelationGetNumberOfBlocksInFork(index_rel, pg_sys::ForkNumber::MAIN_FORKNUM);
         let split = 1u32 << (31 - (pages.max(2) - 1).leading_zeros()); // 2^(k-1), 2^k >= pages
-        let mut texts: Vec<(u32, u32, &str, pg_sys::Datum)> = keys
+        let mut texts: Vec<(u32, &str, pg_sys::Datum)> = keys
             .filter_map(|k| {
                 let text = k.into_datum()?;
-                let code = pg_sys::FunctionCall1Coll(hash, collation, text).value() as u32;
-                Some((((code & (split - 1)) << 1) | u32::from(code & split != 0), code, k, text))
+                Some((pg_sys::FunctionCall1Coll(hash, collation, text).value() as u32, k, text))
             })
             .collect();
-        texts.sort_unstable_by_key(|&(bucket, code, ..)| (bucket, code));
-        for (_, _, k, text) in texts {
+        texts.sort_unstable_by_key(|&(code, ..)| (code & (split - 1), code & split, code));
+        for (_, k, text) in texts {
             pgrx::check_for_interrupts!();
             key.sk_argument = text;
             pg_sys::index_rescan(scan, &mut key, 1, null_mut(), 0);
