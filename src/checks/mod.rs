@@ -27,6 +27,7 @@ use tables::{Schema, LOANS, MOTORS, PAYMENTS, SCHEDULE, STOCK, USERS};
 const LOAN_SQL: &str = include_str!("sql/loan.sql");
 const LOAN_INST_SQL: &str = include_str!("sql/loan_inst.sql");
 const LOAN_INST_TOTALS_SQL: &str = include_str!("sql/loan_inst_totals.sql");
+const PAID_ELSEWHERE_SQL: &str = include_str!("sql/paid_elsewhere.sql");
 const PAYMENT_SQL: &str = include_str!("sql/payment.sql");
 const DUP_ONE_SQL: &str = include_str!("sql/dup_one.sql");
 const DUP_ALL_SQL: &str = include_str!("sql/dup_all.sql");
@@ -210,9 +211,10 @@ enum PaymentOf {
     /// is unique), with the good payments counted ([`GOOD_SQL`]): a join of
     /// every payment.
     Shared,
-    /// The same over a set of loans: their payments ("pay_set") hash-joined,
-    /// and an installment none of them pays looked up by index (a payment of
-    /// another loan, which is never good).
+    /// The same over a set of loans: their payments ("pay_set") hash-joined;
+    /// an installment none of them pays may have a payment of another loan
+    /// (which is never good): with the totals aggregate, found per loan by
+    /// one range scan (sql/paid_elsewhere.sql), else looked up one by one.
     SharedSet,
 }
 
@@ -225,13 +227,10 @@ fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
             "LEFT JOIN LATERAL (SELECT p.schedule_id FROM @s@.payments_payment p WHERE p.schedule_id = s.id LIMIT 1) p ON true"
         }
         PaymentOf::Family | PaymentOf::Shared => "LEFT JOIN @s@.payments_payment p ON p.schedule_id = s.id",
+        PaymentOf::SharedSet if schema.fits_totals() => "LEFT JOIN pay_set p ON p.schedule_id = s.id",
         // The planner hashes "pay_set" where it takes the set for a few loans
-        // (see loans_shared): the installments no payment of the set pays
-        // are then looked up in the installments' order, their index pages
-        // in cache (1,100 loans: 82 → 74 ms). Had it hashed the installments
-        // (with the set in view, a CTE's schedule_id taken for 200 values),
-        // they came in hash order.
-        // OFFSET 0: planned apart, so its one-time filter skips the lookup.
+        // (see loans_shared). OFFSET 0: planned apart, so its one-time filter
+        // skips the lookup.
         PaymentOf::SharedSet => {
             "LEFT JOIN pay_set p0 ON p0.schedule_id = s.id \
              LEFT JOIN LATERAL (SELECT q.schedule_id FROM @s@.payments_payment q \
@@ -247,7 +246,15 @@ fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
             _ => (TOTALS_GOOD_SQL, "p.loan_application_id, p.amount, p.payment_date"),
         };
         let distinct = if unique_sequences { "" } else { "AND (a.t).sequence_sums_ok" };
+        let set = how == PaymentOf::SharedSet;
+        let (unpaid_ids, elsewhere) = if set { (UNPAID_IDS_SQL, PAID_ELSEWHERE_SQL) } else { ("", "") };
+        let fix =
+            |c: &str| if set { format!("- coalesce((f.t0).{c}, 0) + coalesce((f.t1).{c}, 0)") } else { String::new() };
         return LOAN_INST_TOTALS_SQL
+            .replace("@stale_fix@", &fix("stale"))
+            .replace("@misapplied_fix@", &fix("misapplied"))
+            .replace("@unpaid_ids@", unpaid_ids)
+            .replace("@elsewhere@", elsewhere)
             .replace("@payment_of@", payment_of)
             .replace("@payment@", payment)
             .replace("@distinct@", distinct)
@@ -263,6 +270,11 @@ fn loan_inst(schema: &Schema, how: PaymentOf) -> String {
     };
     LOAN_INST_SQL.replace("@payment_of@", &payment_of).replace("@distinct@", distinct).replace("@good@", good)
 }
+
+/// loan_inst_totals.sql's <unpaid_ids> (see sql/paid_elsewhere.sql).
+const UNPAID_IDS_SQL: &str = ", min(s.id) FILTER (WHERE p.schedule_id IS NULL) AS lo, \
+    max(s.id) FILTER (WHERE p.schedule_id IS NULL) AS hi, \
+    array_agg(s.id) FILTER (WHERE p.schedule_id IS NULL) AS unpaid_ids";
 
 /// loan_inst.sql's <good>: the payments of the loan that match one of its
 /// installments to the cent ("good"), counted and summed, their future dates

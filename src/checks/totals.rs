@@ -340,3 +340,43 @@ COMMENT ON AGGREGATE motofinai.installment_totals(text, date, integer, numeric, 
     name = "installment_totals",
     requires = ["cents_sum"]
 );
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::{Row, Totals};
+    use crate::pg::numeric::Cents;
+
+    /// sql/paid_elsewhere.sql corrects only stale and misapplied when it
+    /// counts an installment paid by another loan's payment: no other total
+    /// may read the payment's presence.
+    #[pgrx::pg_test]
+    fn only_stale_and_misapplied_read_the_payment() {
+        let statuses: [Option<&[u8]>; 4] = [None, Some(b"paid"), Some(b"due"), Some(b"pending")];
+        for status in statuses {
+            for due in [None, Some(10), Some(20), Some(30)] {
+                let totals = |paid_by| {
+                    let mut t = Totals::new();
+                    let row = Row {
+                        status,
+                        due,
+                        sequence: Some(1),
+                        principal: Some(Cents::Whole(100)),
+                        total: Some(Cents::Whole(120)),
+                        loan: Some(7),
+                        paid_by,
+                        payment_loan: None,
+                        amount: None,
+                        payment_date: None,
+                        today: Some(20),
+                    };
+                    t.add(row).unwrap();
+                    t
+                };
+                let (mut unpaid, paid) = (totals(false), totals(true));
+                (unpaid.stale, unpaid.misapplied) = (paid.stale, paid.misapplied);
+                assert_eq!(unpaid, paid, "status {status:?}, due {due:?}");
+            }
+        }
+    }
+}

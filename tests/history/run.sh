@@ -28,7 +28,7 @@ CREATE FUNCTION random_write() RETURNS SETOF bigint LANGUAGE plpgsql AS \$\$
 DECLARE
     loan bigint := 1 + floor(random() * 1000)::bigint;
     other bigint := 1 + floor(random() * 1000)::bigint;
-    kind int := floor(random() * 13)::int;
+    kind int := floor(random() * 14)::int;
     inst bigint;
 BEGIN
     CASE kind
@@ -83,6 +83,13 @@ BEGIN
           WHERE id = (SELECT max(id) FROM payments_payment WHERE loan_application_id = loan) AND other <> loan
             AND EXISTS (SELECT FROM loans_paymentschedule s WHERE s.loan_application_id = other
                           AND NOT EXISTS (SELECT FROM payments_payment p WHERE p.schedule_id = s.id));
+    -- A loan alone, one of whose installments a payment of another loan (or
+    -- of none) pays, that payment unchanged: its loan's run must see it.
+    WHEN 13 THEN
+        SELECT s.loan_application_id INTO loan FROM payments_payment p
+          JOIN loans_paymentschedule s ON s.id = p.schedule_id
+         WHERE p.loan_application_id IS DISTINCT FROM s.loan_application_id ORDER BY random() LIMIT 1;
+        UPDATE loans_loanapplication SET notes = notes || '.' WHERE id = loan;
     END CASE;
     IF FOUND THEN   -- a write that changed nothing touches nothing
         RETURN QUERY SELECT loan;
