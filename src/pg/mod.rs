@@ -13,6 +13,8 @@ pub mod backend;
 pub mod ereport;
 /// C-language functions (fmgr.h).
 pub mod fmgr;
+/// A hash index's bucket pages read directly (access/hash.h, hashpage.c, hashsearch.c).
+pub mod hashpage;
 /// Scans that read an index alone (genam.h / indexam.c).
 pub mod index;
 /// Numerics as cents (utils/adt/numeric.c).
