@@ -1,5 +1,6 @@
-//! Index scans that read only the index (access/genam.h, indexam.c): how
-//! many entries a hash index holds under a key, without the heap.
+//! How many entries a hash index holds under each of many keys, without
+//! the heap: its bucket pages read directly (super::hashpage), an index
+//! scan (access/genam.h, indexam.c) where those cannot say.
 
 use super::hashpage;
 use pgrx::pg_sys;
