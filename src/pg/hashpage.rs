@@ -70,14 +70,15 @@ extern "C" {
 /// 12 measure alike: 14,800 keys of 14.3 ms by index scans in 9.0-9.3).
 const AHEAD: usize = 4;
 
-/// For hash codes `codes`, in bucket order (each bucket's codes together),
-/// how many entries (up to `cap`) the hash index holds under each: live,
+/// For each hash code of `keys`, how many entries (up to `cap`) the hash index holds under each: live,
 /// dead or uncommitted rows alike (items a scan marked dead aside, as scans
 /// skip them). None where the bucket's pages could not say: a bucket being
 /// split into (its old bucket holds some of its entries), for an index
 /// scan to answer.
 ///
-/// As hashsearch.c reads a bucket: its primary page pinned throughout,
+/// The codes are read in bucket order (each bucket read once for all its
+/// codes, in block order) and within a bucket in the page's own order, the
+/// hash code's. As hashsearch.c reads a bucket: its primary page pinned throughout,
 /// which keeps VACUUM and splits out of it, one page locked at a time; the
 /// bucket found from the cached metapage, checked on the page as
 /// _hash_getbucketbuf_from_hashkey checks it (a bucket split since the
@@ -85,7 +86,7 @@ const AHEAD: usize = 4;
 ///
 /// # Safety
 /// `index_rel` an open, locked hash index.
-pub unsafe fn entries_under(index_rel: pg_sys::Relation, codes: &[u32], cap: usize) -> Vec<Option<usize>> {
+pub unsafe fn entries_under(index_rel: pg_sys::Relation, keys: &[u32], cap: usize) -> Vec<Option<usize>> {
     let mut metabuf = pg_sys::InvalidBuffer as pg_sys::Buffer;
     let metap = &*_hash_getcachedmetap(index_rel, &mut metabuf, false);
     if metabuf != pg_sys::InvalidBuffer as pg_sys::Buffer {
@@ -97,9 +98,11 @@ pub unsafe fn entries_under(index_rel: pg_sys::Relation, codes: &[u32], cap: usi
     let bucket_of = |code| _hash_hashkey2bucket(code, maxbucket, highmask, lowmask);
     // hash.h's BUCKET_TO_BLKNO.
     let block_of = |b: u32| b + if b == 0 { 0 } else { spares[_hash_spareindex(b + 1) as usize - 1] } + 1;
+    let mut order: Vec<(u32, u32, usize)> = keys.iter().enumerate().map(|(i, &c)| (bucket_of(c), c, i)).collect();
+    order.sort_unstable();
+    let codes: Vec<u32> = order.iter().map(|&(_, code, _)| code).collect();
     let mut buckets: Vec<(u32, Range<usize>)> = Vec::new();
-    for (i, &code) in codes.iter().enumerate() {
-        let b = bucket_of(code);
+    for (i, &(b, ..)) in order.iter().enumerate() {
         match buckets.last_mut() {
             Some((last, range)) if *last == b => range.end = i + 1,
             _ => buckets.push((b, i..i + 1)),
@@ -147,7 +150,11 @@ pub unsafe fn entries_under(index_rel: pg_sys::Relation, codes: &[u32], cap: usi
         overflow_pages(index_rel, next, &codes[range.clone()], &mut found[range.clone()], cap);
         pg_sys::ReleaseBuffer(buf);
     }
-    found
+    let mut by_key = vec![None; keys.len()];
+    for (&(.., i), f) in order.iter().zip(found) {
+        by_key[i] = f;
+    }
+    by_key
 }
 
 /// [`entries_under`] for one code, its bucket looked up afresh.

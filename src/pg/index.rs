@@ -36,25 +36,16 @@ pub fn hash_keys_held_twice<'a>(
         let heap_rel = pg_sys::table_open(heap, lock);
         let index_rel = pg_sys::index_open(index, lock);
         let collation = *(*index_rel).rd_indcollation;
-        // In bucket order (hashpage reads each bucket once for all its
-        // keys), within a bucket in the page's own order, the hash code's.
-        // A key's bucket is the low k bits of its hash code, 2^k the power
-        // of two at or above the bucket count (and so the page count), or,
-        // past the last bucket, the low k-1 bits: sorted on the low k-1
-        // bits, then bit k, each bucket's keys are together.
         let hash = pg_sys::index_getprocinfo(index_rel, 1, HASHSTANDARD_PROC);
-        let pages = pg_sys::RelationGetNumberOfBlocksInFork(index_rel, pg_sys::ForkNumber::MAIN_FORKNUM);
-        let split = 1u32 << (31 - (pages.max(2) - 1).leading_zeros()); // 2^(k-1), 2^k >= pages
-                                                                       // The texts in a context of their own, freed at once at the end.
+        // The texts in a context of their own, freed at once at the end.
         let mut texts_cx = PgMemoryContexts::new("keys_indexed_twice");
-        let mut texts: Vec<(u32, &str, pg_sys::Datum)> = texts_cx.switch_to(|_| {
+        let texts: Vec<(u32, &str, pg_sys::Datum)> = texts_cx.switch_to(|_| {
             keys.filter_map(|k| {
                 let text = k.into_datum()?;
                 Some((pg_sys::FunctionCall1Coll(hash, collation, text).value() as u32, k, text))
             })
             .collect()
         });
-        texts.sort_unstable_by_key(|&(code, ..)| (code & (split - 1), code & split, code));
         let codes: Vec<u32> = texts.iter().map(|&(code, ..)| code).collect();
         let entries = hashpage::entries_under(index_rel, &codes, 2);
         let mut scan = None;
@@ -158,14 +149,13 @@ mod tests {
             let (heap_rel, index_rel) = (pg_sys::table_open(heap, lock), pg_sys::index_open(index, lock));
             let collation = *(*index_rel).rd_indcollation;
             let hash = pg_sys::index_getprocinfo(index_rel, 1, HASHSTANDARD_PROC);
-            let mut texts: Vec<(u32, pg_sys::Datum)> = keys
+            let texts: Vec<(u32, pg_sys::Datum)> = keys
                 .iter()
                 .map(|k| {
                     let text = k.as_str().into_datum().unwrap();
                     (pg_sys::FunctionCall1Coll(hash, collation, text).value() as u32, text)
                 })
                 .collect();
-            texts.sort_unstable_by_key(|&(code, _)| (code & 1023, code));
             let codes: Vec<u32> = texts.iter().map(|&(code, _)| code).collect();
             let direct = hashpage::entries_under(index_rel, &codes, 3);
             let scan = begin_scan(heap_rel, index_rel, collation);
